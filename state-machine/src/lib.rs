@@ -1,0 +1,67 @@
+//! Spectra's job domain: validated identifiers, the job records, and the two job state machines.
+//! Pure: no I/O, no async, no clock of its own (callers pass `now`).
+//!
+//! # Layout
+//! - [`ids`]: `TenantId`, `JobId`, `Identifier`, `TableName` — parsed once, valid forever.
+//! - [`options`]: `Operation`, `ContentType`, `Compression`, `OutputFormat`, `ResultLocation`.
+//! - [`bulk_job`] / [`query_job`]: the stored records (seed 001's field names) and the requests
+//!   that create them, with validation.
+//! - [`event`]: `JobEvent` (what happens to a job), `Effect` (what the worker must do next),
+//!   the shared `Execution` bookkeeping, `JobError`, `RetryPolicy`.
+//! - [`bulk`] / [`query`]: the statig machines, each behind `create` and `apply`.
+//! - `machine`: what the two machines share (statement correlation, the [`Transition`] result).
+//!
+//! # How the machines are used
+//! The job table is the truth. For every message the worker loads the record and calls
+//! `apply(record, event, now, policy)`, which rebuilds the machine in the stored state, handles
+//! the event, and returns a [`Transition`]: the new record, whether it changed, and the
+//! [`Effect`]s to perform. The worker writes the record conditionally on the old `version` and
+//! state, and performs the effects only after the write succeeded. Statement events carry the
+//! attempt (from the statement name `spectra:<job_id>:<attempt>`) and the statement id; an event
+//! of another attempt or statement is stale, and a statement nobody wants is cancelled.
+//!
+//! # Bulk job transitions
+//! Rows are states, columns events. `→ X` moves the job; *ignored* leaves it unchanged without
+//! error; *illegal* is [`TransitionError::Illegal`] (the API's 409); *early* is
+//! [`TransitionError::EarlyEvent`] (retry the message later). "cur" means the event's attempt
+//! and statement id are the job's current ones.
+//!
+//! | state | UploadCompleted | AbortRequested | StatementSubmitted | StatementFinished | StatementFailed | StatementAborted | DeadlinePassed |
+//! |---|---|---|---|---|---|---|---|
+//! | Open | → UploadComplete, submit | → Aborted | illegal | illegal | illegal | illegal | → Failed (UPLOAD_WINDOW_EXPIRED) |
+//! | UploadComplete | illegal | → Aborted | cur attempt: → InProgress; else ignored, cancel it | cur attempt: early; else ignored | cur attempt: early; else ignored | cur attempt: early; else ignored | → Failed (DEADLINE_EXCEEDED) |
+//! | InProgress | illegal | → Aborted, cancel | cur: ignored (duplicate); else ignored, cancel it | cur: → JobComplete, counts; else ignored | cur, retryable, retries left: → UploadComplete, retries + 1, submit next attempt; cur otherwise: → Failed (STATEMENT_FAILED); else ignored | cur: → Failed (STATEMENT_ABORTED); else ignored | → Failed (DEADLINE_EXCEEDED), cancel |
+//! | JobComplete, Failed, Aborted | illegal | illegal | recorded one: ignored; else ignored, cancel it | ignored | ignored | ignored | ignored |
+//!
+//! Query jobs of the Bulk API start in `UploadComplete` with a submit of attempt 1; ingest jobs
+//! start `Open`. Every transition also publishes the state change.
+//!
+//! # Query job transitions
+//! The same rules with the Job API's names: `QUEUED` plays `UploadComplete`, `RUNNING` plays
+//! `InProgress`, `COMPLETED`/`FAILED`/`CANCELLED` are terminal, and there is no `Open`.
+//!
+//! | status | UploadCompleted | AbortRequested | StatementSubmitted | StatementFinished | StatementFailed | StatementAborted | DeadlinePassed |
+//! |---|---|---|---|---|---|---|---|
+//! | QUEUED | illegal | → CANCELLED | cur attempt: → RUNNING; else ignored, cancel it | cur attempt: early; else ignored | cur attempt: early; else ignored | cur attempt: early; else ignored | → FAILED (DEADLINE_EXCEEDED) |
+//! | RUNNING | illegal | → CANCELLED, cancel | cur: ignored (duplicate); else ignored, cancel it | cur: → COMPLETED, row count; else ignored | cur, retryable, retries left: → QUEUED, retries + 1, submit next attempt; cur otherwise: → FAILED (STATEMENT_FAILED); else ignored | cur: → FAILED (STATEMENT_ABORTED); else ignored | → FAILED (DEADLINE_EXCEEDED), cancel |
+//! | COMPLETED, FAILED, CANCELLED | illegal | illegal | recorded one: ignored; else ignored, cancel it | ignored | ignored | ignored | ignored |
+//!
+//! Query jobs are created `QUEUED` with a submit of attempt 1.
+
+pub mod bulk;
+pub mod bulk_job;
+pub mod error;
+pub mod event;
+pub mod ids;
+mod machine;
+pub mod options;
+pub mod query;
+pub mod query_job;
+
+pub use bulk_job::{BulkJob, BulkJobRequest, BulkJobSpec, BulkState};
+pub use error::{ParseError, SpecError, TransitionError};
+pub use event::{Effect, ErrorCode, Execution, JobError, JobEvent, RetryPolicy};
+pub use ids::{Identifier, JobId, TableName, TenantId};
+pub use machine::{Change, IgnoreReason, Transition};
+pub use options::{Compression, ContentType, Operation, OutputFormat, ResultLocation};
+pub use query_job::{QueryJob, QueryJobRequest, QueryJobSpec, QueryParameter, QueryStatus, RawParameter};
