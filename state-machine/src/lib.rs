@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`ids`]: `TenantId`, `JobId`, `Identifier`, `TableName` — parsed once, valid forever.
-//! - [`options`]: `Operation`, `ContentType`, `Compression`, `OutputFormat`, `ResultLocation`.
+//! - [`options`]: `JobKind`, `Operation`, `ContentType`, `Compression`, `OutputFormat`, `ResultLocation`.
 //! - [`bulk_job`] / [`query_job`]: the stored records (seed 001's field names) and the requests
 //!   that create them, with validation.
 //! - [`event`]: `JobEvent` (what happens to a job), `Effect` (what the worker must do next),
@@ -63,5 +63,5 @@ pub use error::{ParseError, SpecError, TransitionError};
 pub use event::{Effect, ErrorCode, Execution, JobError, JobEvent, RetryPolicy};
 pub use ids::{Identifier, JobId, TableName, TenantId};
 pub use machine::{Change, IgnoreReason, Transition};
-pub use options::{Compression, ContentType, Operation, OutputFormat, ResultLocation};
+pub use options::{Compression, ContentType, JobKind, Operation, OutputFormat, ResultLocation};
 pub use query_job::{QueryJob, QueryJobRequest, QueryJobSpec, QueryParameter, QueryStatus, RawParameter};

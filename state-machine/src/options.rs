@@ -96,6 +96,16 @@ impl Operation {
 }
 
 vocabulary!(
+    /// Which of the two job families a message or record is about.
+    JobKind, "job_kind" {
+        /// A Bulk API job ([`crate::BulkJob`]).
+        Bulk => "bulk",
+        /// An async query job of the Job API ([`crate::QueryJob`]).
+        Query => "query",
+    }
+);
+
+vocabulary!(
     /// The format of uploaded data (ingest) or of exported results (query).
     ContentType, "content_type" {
         /// Comma-separated values; uploads carry a header row naming the columns.

@@ -175,14 +175,12 @@ fn check_run<J: Observed, S: Copy + PartialEq + std::fmt::Debug, E: std::fmt::De
         prop_assert!(exec.retries >= old.retries, "retries went down");
         let (rows, failed) = t.job.counts();
         prop_assert!(rows >= before.counts().0 && failed >= before.counts().1, "counts went down");
-        if exec.statement_id != old.statement_id {
-            if let Some(id) = &exec.statement_id {
-                // A statement is only ever recorded from a submit of exactly the job's attempt.
-                let from_submit = matches!(&event, JobEvent::StatementSubmitted { attempt, statement_id }
-                    if *attempt == exec.attempt && statement_id == id);
-                prop_assert!(from_submit, "statement {} recorded for attempt {} from {:?}", id, exec.attempt, event);
-                accepted.entry(exec.attempt).or_default().push(id.clone());
-            }
+        // A statement is only ever recorded from a submit of exactly the job's attempt.
+        if let Some(id) = exec.statement_id.as_ref().filter(|_| exec.statement_id != old.statement_id) {
+            let from_submit = matches!(&event, JobEvent::StatementSubmitted { attempt, statement_id }
+                if *attempt == exec.attempt && statement_id == id);
+            prop_assert!(from_submit, "statement {} recorded for attempt {} from {:?}", id, exec.attempt, event);
+            accepted.entry(exec.attempt).or_default().push(id.clone());
         }
         for effect in &t.effects {
             if let Effect::SubmitStatement { attempt } = effect {
