@@ -6,6 +6,7 @@
 //! - [`options`]: `JobKind`, `Operation`, `ContentType`, `Compression`, `OutputFormat`, `ResultLocation`.
 //! - [`bulk_job`] / [`query_job`]: the stored records (seed 001's field names) and the requests
 //!   that create them, with validation.
+//! - [`job`]: `Job` (either kind, as the job table stores it) and `AnyState`.
 //! - [`event`]: `JobEvent` (what happens to a job), `Effect` (what the worker must do next),
 //!   the shared `Execution` bookkeeping, `JobError`, `RetryPolicy`.
 //! - [`bulk`] / [`query`]: the statig machines, each behind `create` and `apply`.
@@ -17,7 +18,7 @@
 //! the event, and returns a [`Transition`]: the new record, whether it changed, and the
 //! [`Effect`]s to perform. The worker writes the record conditionally on the old `version` and
 //! state, and performs the effects only after the write succeeded. Statement events carry the
-//! attempt (from the statement name `spectra:<job_id>:<attempt>`) and the statement id; an event
+//! attempt (from the statement name `spectra:<tenant_id>:<job_id>:<attempt>`) and the statement id; an event
 //! of another attempt or statement is stale, and a statement nobody wants is cancelled.
 //!
 //! # Bulk job transitions
@@ -53,6 +54,7 @@ pub mod bulk_job;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod job;
 mod machine;
 pub mod options;
 pub mod query;
@@ -62,6 +64,7 @@ pub use bulk_job::{BulkJob, BulkJobRequest, BulkJobSpec, BulkState};
 pub use error::{ParseError, SpecError, TransitionError};
 pub use event::{Effect, ErrorCode, Execution, JobError, JobEvent, RetryPolicy};
 pub use ids::{Identifier, JobId, TableName, TenantId};
+pub use job::{AnyState, Job};
 pub use machine::{Change, IgnoreReason, Transition};
 pub use options::{Compression, ContentType, JobKind, Operation, OutputFormat, ResultLocation};
 pub use query_job::{QueryJob, QueryJobRequest, QueryJobSpec, QueryParameter, QueryStatus, RawParameter};

@@ -1,0 +1,23 @@
+//! The embedded adapters: every port on local, durable parts under one data directory, so
+//! Spectra runs for real on a machine with no AWS account (`spectra up`, and the tests).
+//!
+//! | port | adapter | stored in |
+//! | --- | --- | --- |
+//! | `Queue` | [`SqliteQueue`] | `queue.sqlite` (WAL), one table for all queues plus dead letters |
+//! | `JobStore` | [`SqliteJobStore`] | `jobs.sqlite` (WAL) |
+//! | `ObjectStore` | [`LocalObjectStore`] (+ [`object_routes`] for presigned links) | `objects/<bucket>/<key>` |
+//! | `EventBus` | [`QueueEventBus`] | the `events` queue |
+
+mod event_bus;
+mod job_store;
+mod object_routes;
+mod object_store;
+mod presign;
+mod queue;
+mod sqlite;
+
+pub use event_bus::QueueEventBus;
+pub use job_store::SqliteJobStore;
+pub use object_routes::object_routes;
+pub use object_store::LocalObjectStore;
+pub use queue::{DeadLetter, QueueConfig, SqliteQueue};

@@ -1,0 +1,23 @@
+//! The ports: the only ways the worker and the API touch the world. Each trait's doc comment is
+//! its contract; `crate::contract` has one generic test suite per port that every adapter
+//! (embedded and AWS) must pass.
+//!
+//! Errors are typed per port, and each error type says which of its variants are retryable
+//! (`is_retryable`), so callers never match on message text.
+
+mod event_bus;
+mod job_store;
+mod object_store;
+mod queue;
+mod warehouse;
+
+pub use event_bus::{BusError, EventBus, MAX_PUBLISH_BATCH};
+pub use job_store::{JobPage, JobStore, ListFilter, MAX_PAGE_SIZE, StoreError, UpdateOutcome};
+pub use object_store::{
+    ByteReader, MAX_KEY_BYTES, MAX_PRESIGN_EXPIRY, ObjectError, ObjectKey, ObjectMeta, ObjectStore, PresignedUrl,
+};
+pub use queue::{AckOutcome, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
+pub use warehouse::{
+    ColumnMetadata, Field, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, SubStatement,
+    Warehouse, WarehouseError,
+};
