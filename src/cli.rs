@@ -3,7 +3,9 @@
 //! Subcommands whose issue has not landed yet exit non-zero with "not implemented yet" and the
 //! issue that owns them, so scripts fail loudly instead of silently doing nothing.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 
 /// Spectra: run bulk data work against Amazon Redshift — an event-driven job worker, the REST API
 /// in front of it, and an embedded platform that runs both on one machine with no AWS account.
@@ -27,8 +29,9 @@ pub enum Cmd {
     Api,
     /// Serve the Redshift Data API wire protocol on loopback, executing SQL on the embedded engine.
     RedshiftEmulator,
-    /// Run operator SQL (create and fill tables) on the embedded warehouse.
-    Sql,
+    /// Run operator SQL (create and fill tables) on the embedded warehouse, through the running
+    /// `spectra up` if there is one, or directly on the data directory if not.
+    Sql(SqlArgs),
     /// Manage API keys (stored hashed).
     #[command(subcommand)]
     Keys(KeysCmd),
@@ -38,6 +41,21 @@ pub enum Cmd {
     /// Inspect async query jobs.
     #[command(subcommand)]
     Jobs(JobsCmd),
+}
+
+/// `spectra sql ...`
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The embedded platform's data directory.
+    #[arg(long, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Print each statement's outcome as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// SQL to run: one or more statements separated by `;`, or several arguments, run in order;
+    /// the first failure stops the rest.
+    #[arg(required = true, value_name = "SQL")]
+    pub sql: Vec<String>,
 }
 
 /// `spectra keys ...`
@@ -78,14 +96,15 @@ pub enum JobsCmd {
 }
 
 impl Cmd {
-    /// The command's name as typed, and the issue that implements it.
+    /// The command's name as typed, and the issue that builds (or built) it; used to refuse
+    /// commands that are not built yet.
     pub fn pending(&self) -> (&'static str, u32) {
         match self {
             Cmd::Up => ("up", 4),
             Cmd::Worker => ("worker", 6),
             Cmd::Api => ("api", 5),
             Cmd::RedshiftEmulator => ("redshift-emulator", 7),
-            Cmd::Sql => ("sql", 3),
+            Cmd::Sql(_) => ("sql", 3),
             Cmd::Keys(_) => ("keys", 5),
             Cmd::Bulk(_) => ("bulk", 4),
             Cmd::Jobs(_) => ("jobs", 5),

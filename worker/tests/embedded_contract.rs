@@ -8,8 +8,10 @@ use spectra_worker::contract::event_bus::EventBusFixture;
 use spectra_worker::contract::job_store::JobStoreFixture;
 use spectra_worker::contract::object_store::ObjectStoreFixture;
 use spectra_worker::contract::queue::QueueFixture;
+use spectra_worker::contract::warehouse::WarehouseFixture;
 use spectra_worker::embedded::{
-    LocalObjectStore, QueueConfig, QueueEventBus, SqliteJobStore, SqliteQueue, object_routes,
+    DuckWarehouse, LocalObjectStore, QueueConfig, QueueEventBus, SqliteJobStore, SqliteQueue, WarehouseConfig,
+    object_routes,
 };
 use spectra_worker::ports::Queue;
 use tempfile::TempDir;
@@ -65,7 +67,21 @@ impl EventBusFixture for Embedded {
         QueueEventBus::new(self.events_queue().await, "local")
     }
     async fn delivered(&self, _bus: &Self::Bus) -> Vec<Value> {
-        let queue = self.events_queue().await;
+        Self::drain(&self.events_queue().await).await
+    }
+}
+
+impl Embedded {
+    async fn events_queue(&self) -> SqliteQueue {
+        SqliteQueue::open(&self.dir.path().join("queue.sqlite"), "events", QueueConfig::default()).await.unwrap()
+    }
+
+    /// Where the warehouse sends status-change events: the work queue, as in `spectra up`.
+    async fn work_queue(&self) -> SqliteQueue {
+        SqliteQueue::open(&self.dir.path().join("queue.sqlite"), "work", QueueConfig::default()).await.unwrap()
+    }
+
+    async fn drain(queue: &SqliteQueue) -> Vec<Value> {
         let mut out = Vec::new();
         loop {
             let batch = queue.receive(10, std::time::Duration::ZERO, std::time::Duration::from_secs(30)).await.unwrap();
@@ -78,9 +94,26 @@ impl EventBusFixture for Embedded {
     }
 }
 
-impl Embedded {
-    async fn events_queue(&self) -> SqliteQueue {
-        SqliteQueue::open(&self.dir.path().join("queue.sqlite"), "events", QueueConfig::default()).await.unwrap()
+#[async_trait]
+impl WarehouseFixture for Embedded {
+    type Warehouse = DuckWarehouse;
+    async fn warehouse(&self, max_active: usize) -> DuckWarehouse {
+        let config = WarehouseConfig { max_active_statements: max_active, ..WarehouseConfig::default() };
+        let events: std::sync::Arc<dyn Queue> = std::sync::Arc::new(self.work_queue().await);
+        DuckWarehouse::open(
+            &self.dir.path().join("warehouse.duckdb"),
+            &self.dir.path().join("objects"),
+            config,
+            Some(events),
+        )
+        .await
+        .unwrap()
+    }
+    fn long_running_sql(&self) -> String {
+        "SELECT count(*) FROM range(1000000000000)".into()
+    }
+    async fn events(&self) -> Vec<Value> {
+        Self::drain(&self.work_queue().await).await
     }
 }
 
@@ -98,4 +131,8 @@ mod object_store {
 
 mod event_bus {
     spectra_worker::event_bus_contract_tests!(super::Embedded::new());
+}
+
+mod warehouse {
+    spectra_worker::warehouse_contract_tests!(super::Embedded::new());
 }

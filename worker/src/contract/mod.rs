@@ -9,6 +9,7 @@ pub mod event_bus;
 pub mod job_store;
 pub mod object_store;
 pub mod queue;
+pub mod warehouse;
 
 /// Expands to one multi-threaded `#[tokio::test]` per named check of `suite`, each building
 /// its own fixture from `fixture` (an expression, which may `.await`).

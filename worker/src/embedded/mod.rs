@@ -7,7 +7,9 @@
 //! | `JobStore` | [`SqliteJobStore`] | `jobs.sqlite` (WAL) |
 //! | `ObjectStore` | [`LocalObjectStore`] (+ [`object_routes`] for presigned links) | `objects/<bucket>/<key>` |
 //! | `EventBus` | [`QueueEventBus`] | the `events` queue |
+//! | `Warehouse` | [`DuckWarehouse`] | `warehouse.duckdb` (statement ledger inside) |
 
+mod admin;
 mod event_bus;
 mod job_store;
 mod object_routes;
@@ -15,9 +17,13 @@ mod object_store;
 mod presign;
 mod queue;
 mod sqlite;
+mod walk;
+mod warehouse;
 
+pub use admin::{ADDR_FILE, SqlOutcome, SqlRequest, TOKEN_FILE, admin_routes, load_or_create_token, run_script};
 pub use event_bus::QueueEventBus;
 pub use job_store::SqliteJobStore;
 pub use object_routes::object_routes;
 pub use object_store::LocalObjectStore;
 pub use queue::{DeadLetter, QueueConfig, SqliteQueue};
+pub use warehouse::{DuckWarehouse, MAX_BATCH_STATEMENTS, MAX_KEPT_RESULTS, WarehouseConfig};

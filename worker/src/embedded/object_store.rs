@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::io::AsyncWriteExt;
 
 use super::presign::{Method, Signer};
+use super::walk::files_with_prefix;
 use crate::ports::{ByteReader, MAX_PRESIGN_EXPIRY, ObjectError, ObjectKey, ObjectMeta, ObjectStore, PresignedUrl};
 
 /// A bucket on the local disk.
@@ -135,43 +136,16 @@ impl ObjectStore for LocalObjectStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, ObjectError> {
-        let bucket_dir = self.root.join(&*self.bucket);
-        // Walk only below the deepest directory the prefix names.
-        let start = match prefix.rfind('/') {
-            Some(i) => bucket_dir.join(&prefix[..i]),
-            None => bucket_dir.clone(),
-        };
-        let prefix = prefix.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            let mut stack = vec![start];
-            while let Some(dir) = stack.pop() {
-                let entries = match std::fs::read_dir(&dir) {
-                    Ok(entries) => entries,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(io(e)),
-                };
-                for entry in entries {
-                    let entry = entry.map_err(io)?;
-                    let meta = entry.metadata().map_err(io)?;
-                    if meta.is_dir() {
-                        stack.push(entry.path());
-                        continue;
-                    }
-                    let Ok(rel) = entry.path().strip_prefix(&bucket_dir).map(|p| p.to_string_lossy().into_owned())
-                    else {
-                        continue;
-                    };
-                    if let Some(key) = rel.starts_with(&prefix).then(|| ObjectKey::parse(&rel).ok()).flatten() {
-                        out.push(meta_of(key, &meta));
-                    }
-                }
-            }
-            out.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(out)
-        })
-        .await
-        .map_err(|e| ObjectError::Unavailable(e.to_string()))?
+        let (bucket_dir, prefix) = (self.root.join(&*self.bucket), prefix.to_owned());
+        let files = tokio::task::spawn_blocking(move || files_with_prefix(&bucket_dir, &prefix))
+            .await
+            .map_err(|e| ObjectError::Unavailable(e.to_string()))?
+            .map_err(io)?;
+        // Keys that are not valid object keys cannot have been written through the port.
+        Ok(files
+            .into_iter()
+            .filter_map(|(key, _, meta)| ObjectKey::parse(&key).ok().map(|k| meta_of(k, &meta)))
+            .collect())
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), ObjectError> {

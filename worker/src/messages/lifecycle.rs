@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spectra_state_machine::{
-    BulkJob, BulkState, JobError, JobId, Operation, QueryJob, QueryStatus, TableName, TenantId,
+    BulkJob, BulkState, Execution, JobError, JobId, Operation, QueryJob, QueryStatus, TableName, TenantId,
 };
 
 use super::trace::TraceParent;
@@ -77,42 +77,67 @@ pub enum JobChange {
 }
 
 impl JobStateChange {
-    /// The event for a bulk job that moved from `from` (or was created) to its current state.
-    pub fn bulk(job: &BulkJob, from: Option<BulkState>, traceparent: Option<TraceParent>) -> Self {
+    /// The fields every kind shares, from the record's bookkeeping. (Private, and each argument
+    /// is a distinct record field, so the long list is clearer than a one-use struct.)
+    #[allow(clippy::too_many_arguments)]
+    fn of(
+        tenant_id: &TenantId,
+        job_id: &JobId,
+        version: u64,
+        execution: &Execution,
+        error: &Option<JobError>,
+        occurred_at: DateTime<Utc>,
+        traceparent: Option<TraceParent>,
+        job: JobChange,
+    ) -> Self {
         Self {
             schema_version: LIFECYCLE_SCHEMA_VERSION,
-            tenant_id: job.tenant_id.clone(),
-            job_id: job.job_id.clone(),
-            version: job.version,
-            attempt: job.execution.attempt,
-            retries: job.execution.retries,
-            error: job.error.clone(),
-            occurred_at: job.updated_at,
+            tenant_id: tenant_id.clone(),
+            job_id: job_id.clone(),
+            version,
+            attempt: execution.attempt,
+            retries: execution.retries,
+            error: error.clone(),
+            occurred_at,
             traceparent,
-            job: JobChange::Bulk {
-                from,
-                to: job.state,
-                operation: job.operation,
-                object: job.object.clone(),
-                number_records_processed: job.number_records_processed,
-                number_records_failed: job.number_records_failed,
-            },
+            job,
         }
+    }
+
+    /// The event for a bulk job that moved from `from` (or was created) to its current state.
+    pub fn bulk(job: &BulkJob, from: Option<BulkState>, traceparent: Option<TraceParent>) -> Self {
+        let change = JobChange::Bulk {
+            from,
+            to: job.state,
+            operation: job.operation,
+            object: job.object.clone(),
+            number_records_processed: job.number_records_processed,
+            number_records_failed: job.number_records_failed,
+        };
+        Self::of(
+            &job.tenant_id,
+            &job.job_id,
+            job.version,
+            &job.execution,
+            &job.error,
+            job.updated_at,
+            traceparent,
+            change,
+        )
     }
 
     /// The event for a query job that moved from `from` (or was created) to its current status.
     pub fn query(job: &QueryJob, from: Option<QueryStatus>, traceparent: Option<TraceParent>) -> Self {
-        Self {
-            schema_version: LIFECYCLE_SCHEMA_VERSION,
-            tenant_id: job.tenant_id.clone(),
-            job_id: job.job_id.clone(),
-            version: job.version,
-            attempt: job.execution.attempt,
-            retries: job.execution.retries,
-            error: job.error.clone(),
-            occurred_at: job.updated_at,
+        let change = JobChange::Query { from, to: job.status, row_count: job.row_count };
+        Self::of(
+            &job.tenant_id,
+            &job.job_id,
+            job.version,
+            &job.execution,
+            &job.error,
+            job.updated_at,
             traceparent,
-            job: JobChange::Query { from, to: job.status, row_count: job.row_count },
-        }
+            change,
+        )
     }
 }

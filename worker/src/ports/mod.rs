@@ -19,5 +19,5 @@ pub use object_store::{
 pub use queue::{AckOutcome, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
 pub use warehouse::{
     ColumnMetadata, Field, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, SubStatement,
-    Warehouse, WarehouseError,
+    Warehouse, WarehouseError, wait_for,
 };

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use spectra_state_machine::QueryParameter;
 use thiserror::Error;
 
@@ -50,7 +51,8 @@ impl StatementRequest {
 }
 
 /// A statement's status, as DescribeStatement reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StatementStatus {
     /// Accepted, not yet processed.
     Submitted,
@@ -248,4 +250,18 @@ pub trait Warehouse: Send + Sync {
 
     /// A page of a finished statement's result (a sub-statement's by `<id>:<n>`).
     async fn results(&self, id: &str, next_token: Option<&str>) -> Result<ResultPage, WarehouseError>;
+}
+
+/// Polls `describe` until the statement ends, backing off from 10 ms to 500 ms between looks.
+/// No deadline of its own: wrap it in `tokio::time::timeout` (and cancel on expiry).
+pub async fn wait_for(warehouse: &dyn Warehouse, id: &str) -> Result<StatementDescription, WarehouseError> {
+    let mut pause = std::time::Duration::from_millis(10);
+    loop {
+        let description = warehouse.describe(id).await?;
+        if description.status.is_terminal() {
+            return Ok(description);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(500));
+    }
 }

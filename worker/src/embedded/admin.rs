@@ -1,0 +1,166 @@
+//! Operator SQL on the embedded warehouse (`spectra sql`).
+//!
+//! DuckDB lets one process open a database file. When `spectra up` holds the data directory, it
+//! writes its address to `spectra.addr` and serves `POST /admin/sql`, guarded by the bearer
+//! token in `admin.token` (mode 0600, so only the directory's owner can use it); `spectra sql`
+//! goes through it. When nothing holds the directory, `spectra sql` opens the warehouse itself.
+//! Either way the statements go through the `Warehouse` port, one at a time, stopping at the
+//! first failure.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use super::warehouse::split_script;
+use crate::ports::{Field, StatementRequest, StatementStatus, Warehouse, WarehouseError, wait_for};
+
+/// The file holding the admin token, in the data directory.
+pub const TOKEN_FILE: &str = "admin.token";
+/// The file where a running `spectra up` writes its `host:port`.
+pub const ADDR_FILE: &str = "spectra.addr";
+
+/// The body of `POST /admin/sql`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SqlRequest {
+    /// One or more statements separated by `;`.
+    pub sql: String,
+}
+
+/// What one statement did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SqlOutcome {
+    /// The statement.
+    pub sql: String,
+    /// Its Data API id.
+    pub statement_id: String,
+    /// FINISHED, FAILED or ABORTED.
+    pub status: String,
+    /// The error, when it failed.
+    pub error: Option<String>,
+    /// Rows returned or changed.
+    pub result_rows: i64,
+    /// Result column names (empty without a result set).
+    pub columns: Vec<String>,
+    /// Result column Redshift types.
+    pub column_types: Vec<String>,
+    /// Result rows as JSON values.
+    pub rows: Vec<Vec<Value>>,
+}
+
+fn to_json(field: &Field) -> Value {
+    match field {
+        Field::IsNull => Value::Null,
+        Field::Boolean(b) => json!(b),
+        Field::Long(v) => json!(v),
+        Field::Double(v) => json!(v),
+        Field::String(s) => json!(s),
+        Field::Blob(b) => json!(base64::engine::general_purpose::STANDARD.encode(b)),
+    }
+}
+
+/// Runs a script statement by statement; stops after the first that does not finish.
+pub async fn run_script(warehouse: &dyn Warehouse, sql: &str) -> Result<Vec<SqlOutcome>, WarehouseError> {
+    let statements = split_script(sql);
+    if statements.is_empty() {
+        return Err(WarehouseError::Validation("no SQL statement given".into()));
+    }
+    let mut outcomes = Vec::new();
+    for statement in statements {
+        let id = warehouse.execute(StatementRequest::single(statement.clone())).await?;
+        let description = wait_for(warehouse, &id).await?;
+        let mut outcome = SqlOutcome {
+            sql: statement,
+            statement_id: id.clone(),
+            status: description.status.as_str().to_owned(),
+            error: description.error.clone(),
+            result_rows: description.result_rows,
+            columns: Vec::new(),
+            column_types: Vec::new(),
+            rows: Vec::new(),
+        };
+        if description.status == StatementStatus::Finished && description.has_result_set {
+            let mut token: Option<String> = None;
+            loop {
+                let page = warehouse.results(&id, token.as_deref()).await?;
+                if outcome.columns.is_empty() {
+                    outcome.columns = page.columns.iter().map(|c| c.name.clone()).collect();
+                    outcome.column_types = page.columns.iter().map(|c| c.type_name.clone()).collect();
+                }
+                outcome.rows.extend(page.records.iter().map(|r| r.iter().map(to_json).collect()));
+                match page.next_token {
+                    Some(t) => token = Some(t),
+                    None => break,
+                }
+            }
+        }
+        let finished = description.status == StatementStatus::Finished;
+        outcomes.push(outcome);
+        if !finished {
+            break;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Reads the data directory's admin token, creating it (mode 0600) on first use.
+pub async fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join(TOKEN_FILE);
+    if let Ok(token) = tokio::fs::read_to_string(&path).await
+        && token.trim().len() >= 32
+    {
+        return Ok(token.trim().to_owned());
+    }
+    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&path).await?;
+    file.write_all(token.as_bytes()).await?;
+    file.sync_all().await?;
+    Ok(token)
+}
+
+#[derive(Clone)]
+struct AdminState {
+    warehouse: Arc<dyn Warehouse>,
+    token: Arc<str>,
+}
+
+/// `POST /admin/sql` for a running instance.
+pub fn admin_routes(warehouse: Arc<dyn Warehouse>, token: String) -> Router {
+    Router::new().route("/admin/sql", post(admin_sql)).with_state(AdminState { warehouse, token: token.into() })
+}
+
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn admin_sql(State(state): State<AdminState>, headers: HeaderMap, Json(request): Json<SqlRequest>) -> Response {
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !same(presented.as_bytes(), state.token.as_bytes()) {
+        let body = json!({"error": {"code": "UNAUTHORIZED", "message": "missing or wrong admin token"}});
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    match run_script(state.warehouse.as_ref(), &request.sql).await {
+        Ok(outcomes) => Json(outcomes).into_response(),
+        Err(e) => {
+            let status = if e.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_REQUEST };
+            (status, Json(json!({"error": {"code": "INVALID_REQUEST", "message": e.to_string()}}))).into_response()
+        }
+    }
+}

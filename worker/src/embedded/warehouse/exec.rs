@@ -1,0 +1,234 @@
+//! Running one submitted statement on its own DuckDB connection, on a blocking thread: the
+//! whole statement (every run of a batch) in one transaction, with its ledger record committed
+//! in that same transaction.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Utc;
+use duckdb::Connection;
+
+use super::params::Bound;
+use super::statements::Record;
+use super::{copy, ledger, types, unload};
+use crate::ports::{ColumnMetadata, Field, StatementStatus};
+
+/// The Data API refuses results over 100 MB (use UNLOAD); so does the embedded warehouse.
+pub(crate) const MAX_RESULT_BYTES: usize = 100 * 1024 * 1024;
+
+/// A result set, kept for GetStatementResult.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredResult {
+    pub columns: Vec<ColumnMetadata>,
+    pub rows: Vec<Vec<Field>>,
+}
+
+/// What a statement needs besides its SQL.
+pub(crate) struct Context {
+    /// Root of the local object store: `s3://bucket/key` is `<object_root>/bucket/key`.
+    pub object_root: PathBuf,
+    /// Set by CancelStatement; checked between steps, and the connection is interrupted.
+    pub cancelled: Arc<AtomicBool>,
+}
+
+/// How a statement is executed, from its leading keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Returns rows.
+    Rows,
+    /// INSERT, UPDATE, DELETE, MERGE: returns a count of changed rows.
+    Changes,
+    /// Redshift UNLOAD to `s3://`.
+    Unload,
+    /// Redshift COPY from `s3://` (or a DuckDB COPY, which is refused).
+    Copy,
+    /// DDL and the rest.
+    Other,
+}
+
+/// Classifies a statement by its first keyword, skipping whitespace, comments and parentheses.
+pub(crate) fn classify(sql: &str) -> Kind {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, after)| after).trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, after)| after).trim_start();
+        } else if let Some(r) = rest.strip_prefix('(') {
+            rest = r.trim_start();
+        } else {
+            break;
+        }
+    }
+    let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase();
+    match word.as_str() {
+        "SELECT" | "WITH" | "VALUES" | "SHOW" | "DESCRIBE" | "TABLE" | "FROM" | "PRAGMA" | "EXPLAIN" | "SUMMARIZE" => {
+            Kind::Rows
+        }
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE" => Kind::Changes,
+        "UNLOAD" => Kind::Unload,
+        "COPY" => Kind::Copy,
+        _ => Kind::Other,
+    }
+}
+
+/// A failure of one run, as DescribeStatement's `Error` shows it.
+pub(crate) type RunError = String;
+
+/// What one run produced: rows counted, and the result set for queries.
+struct RunOutput {
+    rows: i64,
+    result: Option<StoredResult>,
+}
+
+fn run_one(
+    conn: &Connection,
+    ctx: &Context,
+    sql: &str,
+    values: &[String],
+    query_id: i64,
+) -> Result<RunOutput, RunError> {
+    let err = |e: duckdb::Error| e.to_string();
+    match classify(sql) {
+        Kind::Unload => unload::run(conn, ctx, sql).map(|rows| RunOutput { rows, result: None }),
+        Kind::Copy => copy::run(conn, ctx, sql, query_id).map(|rows| RunOutput { rows, result: None }),
+        Kind::Rows => {
+            let mut stmt = conn.prepare(sql).map_err(err)?;
+            for (i, v) in values.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, v.as_str()).map_err(err)?;
+            }
+            stmt.raw_execute().map_err(err)?;
+            let columns: Vec<ColumnMetadata> = stmt
+                .column_names()
+                .iter()
+                .enumerate()
+                .map(|(i, name)| types::column(name, &stmt.column_type(i)))
+                .collect();
+            let mut rows = Vec::new();
+            let mut bytes = 0usize;
+            let mut cursor = stmt.raw_query();
+            while let Some(row) = cursor.next().map_err(err)? {
+                let mut fields = Vec::with_capacity(columns.len());
+                for i in 0..columns.len() {
+                    let field = types::field(row.get_ref(i).map_err(err)?);
+                    bytes += types::approx_size(&field);
+                    fields.push(field);
+                }
+                if bytes > MAX_RESULT_BYTES {
+                    return Err("the query result exceeds the maximum size of 100 MB; use UNLOAD".into());
+                }
+                rows.push(fields);
+            }
+            Ok(RunOutput { rows: rows.len() as i64, result: Some(StoredResult { columns, rows }) })
+        }
+        kind => {
+            let mut stmt = conn.prepare(sql).map_err(err)?;
+            for (i, v) in values.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, v.as_str()).map_err(err)?;
+            }
+            let changed = stmt.raw_execute().map_err(err)?;
+            Ok(RunOutput { rows: if kind == Kind::Changes { changed as i64 } else { 0 }, result: None })
+        }
+    }
+}
+
+/// Runs `record`'s statements in one transaction and returns the final record with the result
+/// set of each run. A single statement with parameters runs as `bound` (placeholders
+/// renumbered, values in order); the record keeps the SQL as submitted.
+pub(crate) fn execute(
+    conn: &Connection,
+    ctx: &Context,
+    mut record: Record,
+    bound: Option<&Bound>,
+) -> (Record, Vec<Option<StoredResult>>) {
+    let started = std::time::Instant::now();
+    let mut results = vec![None; record.runs.len()];
+    let fail = |record: &mut Record, status: StatementStatus, error: String| {
+        let _ = conn.execute_batch("ROLLBACK");
+        record.end_unfinished(status, &error, Utc::now());
+        record.duration_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+        if let Err(e) = ledger::save(conn, record) {
+            tracing::error!(statement = %record.id, error = %e, "could not record the statement's failure");
+        }
+    };
+    if ctx.cancelled.load(Ordering::SeqCst) {
+        fail(&mut record, StatementStatus::Aborted, "the statement was cancelled before it started".into());
+        return (record, results);
+    }
+    record.status = StatementStatus::Started;
+    // `sys_load_error_detail` resolves unqualified, as Redshift's system table does.
+    if let Err(e) = conn.execute_batch("SET search_path = 'main,spectra_internal'; BEGIN TRANSACTION") {
+        fail(&mut record, StatementStatus::Failed, e.to_string());
+        return (record, results);
+    }
+    for i in 0..record.runs.len() {
+        let run_started = std::time::Instant::now();
+        record.runs[i].status = StatementStatus::Started;
+        record.runs[i].redshift_query_id = ledger::next_query_id(conn).unwrap_or(-1);
+        let (sql, values) = match bound {
+            Some(b) if !record.is_batch => (b.sql.clone(), b.values.as_slice()),
+            _ => (record.runs[i].sql.clone(), &[][..]),
+        };
+        match run_one(conn, ctx, &sql, values, record.runs[i].redshift_query_id) {
+            Ok(out) => {
+                let run = &mut record.runs[i];
+                run.status = StatementStatus::Finished;
+                run.result_rows = out.rows;
+                run.has_result_set = out.result.is_some();
+                run.updated_at = Utc::now();
+                run.duration_ns = i64::try_from(run_started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                results[i] = out.result;
+            }
+            Err(error) => {
+                let cancelled = ctx.cancelled.load(Ordering::SeqCst);
+                let (status, message) = if cancelled {
+                    (StatementStatus::Aborted, "the statement was cancelled".to_owned())
+                } else {
+                    (StatementStatus::Failed, error)
+                };
+                record.runs[i].status = status;
+                record.runs[i].error = Some(message.clone());
+                record.runs[i].updated_at = Utc::now();
+                // Later statements of a batch never ran.
+                fail(&mut record, status, message);
+                for r in record.runs.iter_mut().skip(i + 1) {
+                    r.status = StatementStatus::Aborted;
+                }
+                results = vec![None; record.runs.len()];
+                return (record, results);
+            }
+        }
+    }
+    let now = Utc::now();
+    record.status = StatementStatus::Finished;
+    record.updated_at = now;
+    record.duration_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+    // The ledger's FINISHED commits with the statement's effects, or not at all.
+    let committed = ledger::save(conn, &record).and_then(|()| conn.execute_batch("COMMIT"));
+    if let Err(e) = committed {
+        record.status = StatementStatus::Started;
+        for run in &mut record.runs {
+            run.status = StatementStatus::Started;
+        }
+        fail(&mut record, StatementStatus::Failed, format!("the transaction could not commit: {e}"));
+        results = vec![None; record.runs.len()];
+    }
+    (record, results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_classified_by_their_first_keyword() {
+        assert_eq!(classify("  -- note\n /* c */ (SELECT 1)"), Kind::Rows);
+        assert_eq!(classify("with x as (select 1) select * from x"), Kind::Rows);
+        assert_eq!(classify("insert into t values (1)"), Kind::Changes);
+        assert_eq!(classify("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE"), Kind::Changes);
+        assert_eq!(classify("unload ('select 1') to 's3://b/p'"), Kind::Unload);
+        assert_eq!(classify("COPY t FROM 's3://b/p'"), Kind::Copy);
+        assert_eq!(classify("create table t (a int)"), Kind::Other);
+    }
+}

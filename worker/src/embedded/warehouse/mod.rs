@@ -1,0 +1,376 @@
+//! The embedded `Warehouse`: DuckDB (bundled) with Redshift Data API semantics.
+//!
+//! # Layout
+//! - this file: [`DuckWarehouse`] — submit, describe, cancel, results; client tokens; the
+//!   active-statement limit; status-change events.
+//! - `statements`: the statement record and its DescribeStatement view.
+//! - `ledger`: the record's durable copy, committed with the statement's own transaction.
+//! - `exec`: running a statement on its own connection on a blocking thread.
+//! - `params`: `:name` parameters; `types`: Field and Redshift type mapping.
+//! - `unload`, `copy`, `options`: Redshift's UNLOAD and COPY against the local object store.
+//!
+//! Results of queries are kept in memory (the most recent [`MAX_KEPT_RESULTS`]); after a restart
+//! DescribeStatement still answers from the ledger, but GetStatementResult of an older
+//! statement is "not found", as after the Data API's retention.
+
+mod copy;
+mod events;
+mod exec;
+mod ledger;
+mod options;
+mod params;
+mod statements;
+mod types;
+mod unload;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use duckdb::Connection;
+
+use self::exec::StoredResult;
+pub(crate) use self::params::split_script;
+use self::statements::{Record, Run, split_id};
+use crate::ports::{
+    Queue, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, Warehouse, WarehouseError,
+};
+
+/// How many result sets stay in memory for GetStatementResult.
+pub const MAX_KEPT_RESULTS: usize = 256;
+/// The Data API's limit on statements in one batch.
+pub const MAX_BATCH_STATEMENTS: usize = 40;
+
+/// Settings of the embedded warehouse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarehouseConfig {
+    /// Statements allowed to be submitted or running at once; one more is refused with
+    /// "active statements exceeded", as the Data API does.
+    pub max_active_statements: usize,
+    /// Rows per GetStatementResult page.
+    pub page_size: usize,
+    /// Region named in status-change events.
+    pub region: String,
+}
+
+impl Default for WarehouseConfig {
+    fn default() -> Self {
+        Self { max_active_statements: 16, page_size: 1000, region: "local".into() }
+    }
+}
+
+struct Entry {
+    record: Record,
+    cancelled: Arc<AtomicBool>,
+    interrupt: Option<Arc<duckdb::InterruptHandle>>,
+}
+
+#[derive(Default)]
+struct Registry {
+    entries: HashMap<String, Entry>,
+    tokens: HashMap<String, String>,
+    results: HashMap<String, Arc<StoredResult>>,
+    result_order: VecDeque<String>,
+}
+
+struct Inner {
+    root: Mutex<Connection>,
+    object_root: PathBuf,
+    config: WarehouseConfig,
+    registry: Mutex<Registry>,
+    events: Option<Arc<dyn Queue>>,
+}
+
+/// DuckDB behind the `Warehouse` port. Cheap to clone.
+#[derive(Clone)]
+pub struct DuckWarehouse {
+    inner: Arc<Inner>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> WarehouseError {
+    WarehouseError::Unavailable(e.to_string())
+}
+
+impl Inner {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn connection(&self) -> Result<Connection, WarehouseError> {
+        self.root.lock().unwrap_or_else(|p| p.into_inner()).try_clone().map_err(unavailable)
+    }
+}
+
+impl DuckWarehouse {
+    /// Opens (creating) the database file `db_path`; `s3://bucket/key` maps to
+    /// `object_root/bucket/key`; status-change events of `WithEvent` statements go to `events`.
+    pub async fn open(
+        db_path: &Path,
+        object_root: &Path,
+        config: WarehouseConfig,
+        events: Option<Arc<dyn Queue>>,
+    ) -> Result<Self, WarehouseError> {
+        if config.max_active_statements == 0 || config.page_size == 0 {
+            return Err(WarehouseError::Validation("max_active_statements and page_size must be at least 1".into()));
+        }
+        let path = db_path.to_owned();
+        let (root, kept, recovered) = tokio::task::spawn_blocking(move || {
+            let conn = Connection::open(&path).map_err(unavailable)?;
+            let (kept, recovered) = ledger::open(&conn).map_err(unavailable)?;
+            Ok::<_, WarehouseError>((conn, kept, recovered))
+        })
+        .await
+        .map_err(unavailable)??;
+        let mut registry = Registry::default();
+        for record in kept {
+            if let Some(token) = &record.client_token {
+                registry.tokens.insert(token.clone(), record.id.clone());
+            }
+            let entry = Entry { record, cancelled: Arc::new(AtomicBool::new(false)), interrupt: None };
+            registry.entries.insert(entry.record.id.clone(), entry);
+        }
+        let warehouse = Self {
+            inner: Arc::new(Inner {
+                root: Mutex::new(root),
+                object_root: object_root.to_owned(),
+                config,
+                registry: Mutex::new(registry),
+                events,
+            }),
+        };
+        for record in recovered.iter().filter(|r| r.with_event) {
+            warehouse.announce(record).await;
+        }
+        Ok(warehouse)
+    }
+
+    /// Sends the status-change event of an ended `WithEvent` statement. Best effort, as in AWS:
+    /// the worker's reconciler covers a lost event.
+    async fn announce(&self, record: &Record) {
+        let Some(queue) = &self.inner.events else { return };
+        let body = events::status_change(record, &self.inner.config.region);
+        if let Err(e) = queue.send(crate::ports::OutgoingMessage::new(body)).await {
+            tracing::warn!(statement = %record.id, error = %e, "could not send the statement's status-change event");
+        }
+    }
+
+    fn new_record(request: &StatementRequest, id: &str) -> Record {
+        let now = Utc::now();
+        let (sqls, parameters, is_batch) = match &request.sql {
+            Sql::Single { sql, parameters } => (vec![sql.clone()], parameters.clone(), false),
+            Sql::Batch(sqls) => (sqls.clone(), Vec::new(), true),
+        };
+        Record {
+            id: id.to_owned(),
+            client_token: request.client_token.clone(),
+            statement_name: request.statement_name.clone(),
+            parameters,
+            is_batch,
+            with_event: request.with_event,
+            status: StatementStatus::Submitted,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            duration_ns: 0,
+            runs: sqls
+                .into_iter()
+                .map(|sql| Run {
+                    sql,
+                    status: StatementStatus::Submitted,
+                    error: None,
+                    has_result_set: false,
+                    result_rows: -1,
+                    redshift_query_id: -1,
+                    created_at: now,
+                    updated_at: now,
+                    duration_ns: 0,
+                })
+                .collect(),
+        }
+    }
+
+    /// Runs a submitted statement to its end on a blocking thread, then records and announces it.
+    fn spawn_run(&self, record: Record, bound: Option<params::Bound>, cancelled: Arc<AtomicBool>) {
+        let this = self.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let id = record.id.clone();
+            let outcome = this.inner.connection().map(|conn| {
+                if let Some(entry) = this.inner.registry().entries.get_mut(&id) {
+                    entry.interrupt = Some(conn.interrupt_handle());
+                    entry.record.status = StatementStatus::Started;
+                }
+                let ctx = exec::Context { object_root: this.inner.object_root.clone(), cancelled };
+                exec::execute(&conn, &ctx, record.clone(), bound.as_ref())
+            });
+            let (record, results) = match outcome {
+                Ok(done) => done,
+                Err(e) => {
+                    let mut failed = record;
+                    failed.end_unfinished(StatementStatus::Failed, &e.to_string(), Utc::now());
+                    let n = failed.runs.len();
+                    (failed, vec![None; n])
+                }
+            };
+            this.finish(record.clone(), results);
+            if record.with_event {
+                handle.block_on(this.announce(&record));
+            }
+        });
+    }
+
+    fn finish(&self, record: Record, results: Vec<Option<StoredResult>>) {
+        let mut registry = self.inner.registry();
+        for (i, result) in results.into_iter().enumerate() {
+            let Some(result) = result else { continue };
+            let key = if record.is_batch { format!("{}:{}", record.id, i + 1) } else { record.id.clone() };
+            registry.results.insert(key.clone(), Arc::new(result));
+            registry.result_order.push_back(key);
+            while registry.result_order.len() > MAX_KEPT_RESULTS {
+                if let Some(old) = registry.result_order.pop_front() {
+                    registry.results.remove(&old);
+                }
+            }
+        }
+        if let Some(entry) = registry.entries.get_mut(&record.id) {
+            entry.interrupt = None;
+            entry.record = record;
+        }
+    }
+}
+
+fn validate(request: &StatementRequest) -> Result<(), WarehouseError> {
+    let sqls: Vec<&String> = match &request.sql {
+        Sql::Single { sql, .. } => vec![sql],
+        Sql::Batch(sqls) if sqls.is_empty() || sqls.len() > MAX_BATCH_STATEMENTS => {
+            return Err(WarehouseError::Validation(format!(
+                "a batch takes 1 to {MAX_BATCH_STATEMENTS} statements, not {}",
+                sqls.len()
+            )));
+        }
+        Sql::Batch(sqls) => sqls.iter().collect(),
+    };
+    if sqls.iter().any(|s| s.trim().is_empty()) {
+        return Err(WarehouseError::Validation("SQL must not be empty".into()));
+    }
+    if request.statement_name.as_ref().is_some_and(|n| n.len() > 500) {
+        return Err(WarehouseError::Validation("StatementName is longer than 500 characters".into()));
+    }
+    if request.client_token.as_ref().is_some_and(|t| t.is_empty() || t.len() > 64) {
+        return Err(WarehouseError::Validation("ClientToken must be 1 to 64 characters".into()));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Warehouse for DuckWarehouse {
+    async fn execute(&self, request: StatementRequest) -> Result<String, WarehouseError> {
+        validate(&request)?;
+        let bound = match &request.sql {
+            Sql::Single { sql, parameters } => Some(params::bind(sql, parameters)?),
+            Sql::Batch(_) => None,
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let record = Self::new_record(&request, &id);
+        let cancelled = Arc::new(AtomicBool::new(false));
+        {
+            let mut registry = self.inner.registry();
+            if let Some(existing) = request.client_token.as_ref().and_then(|t| registry.tokens.get(t)) {
+                return Ok(existing.clone());
+            }
+            let active = registry.entries.values().filter(|e| !e.record.status.is_terminal()).count();
+            if active >= self.inner.config.max_active_statements {
+                return Err(WarehouseError::ActiveStatementsExceeded(format!(
+                    "{active} statements are active; the limit is {}",
+                    self.inner.config.max_active_statements
+                )));
+            }
+            if let Some(token) = &request.client_token {
+                registry.tokens.insert(token.clone(), id.clone());
+            }
+            let entry = Entry { record: record.clone(), cancelled: Arc::clone(&cancelled), interrupt: None };
+            registry.entries.insert(id.clone(), entry);
+        }
+        // The submit is durable before its id is handed out.
+        let conn = self.inner.connection()?;
+        let stored = record.clone();
+        let inserted =
+            tokio::task::spawn_blocking(move || ledger::insert(&conn, &stored)).await.map_err(unavailable)?;
+        if let Err(e) = inserted {
+            let mut registry = self.inner.registry();
+            registry.entries.remove(&id);
+            if let Some(token) = &request.client_token {
+                registry.tokens.remove(token);
+            }
+            return Err(unavailable(e));
+        }
+        self.spawn_run(record, bound, cancelled);
+        Ok(id)
+    }
+
+    async fn describe(&self, id: &str) -> Result<StatementDescription, WarehouseError> {
+        let (base, sub) = split_id(id);
+        let registry = self.inner.registry();
+        registry
+            .entries
+            .get(base)
+            .and_then(|e| e.record.describe(sub))
+            .ok_or_else(|| WarehouseError::NotFound(id.to_owned()))
+    }
+
+    async fn cancel(&self, id: &str) -> Result<bool, WarehouseError> {
+        let registry = self.inner.registry();
+        let entry = registry.entries.get(split_id(id).0).ok_or_else(|| WarehouseError::NotFound(id.to_owned()))?;
+        if entry.record.status.is_terminal() {
+            return Ok(false);
+        }
+        entry.cancelled.store(true, Ordering::SeqCst);
+        if let Some(interrupt) = &entry.interrupt {
+            interrupt.interrupt();
+        }
+        Ok(true)
+    }
+
+    async fn results(&self, id: &str, next_token: Option<&str>) -> Result<ResultPage, WarehouseError> {
+        let (base, sub) = split_id(id);
+        let registry = self.inner.registry();
+        let entry = registry.entries.get(base).ok_or_else(|| WarehouseError::NotFound(id.to_owned()))?;
+        let record = &entry.record;
+        if record.is_batch && sub.is_none() {
+            return Err(WarehouseError::Validation(format!("{id} is a batch; ask for the results of {id}:<n>")));
+        }
+        let description = record.describe(sub).ok_or_else(|| WarehouseError::NotFound(id.to_owned()))?;
+        if description.status != StatementStatus::Finished {
+            return Err(WarehouseError::Validation(format!(
+                "statement {id} is {}, not FINISHED",
+                description.status.as_str()
+            )));
+        }
+        if !description.has_result_set {
+            return Err(WarehouseError::NotFound(format!("statement {id} has no result set")));
+        }
+        let result = registry
+            .results
+            .get(id)
+            .ok_or_else(|| WarehouseError::NotFound(format!("the results of {id} have expired")))?;
+        let offset = match next_token {
+            None => 0,
+            Some(t) => t
+                .strip_prefix("row-")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n <= result.rows.len())
+                .ok_or_else(|| WarehouseError::Validation("invalid NextToken".into()))?,
+        };
+        let end = (offset + self.inner.config.page_size).min(result.rows.len());
+        Ok(ResultPage {
+            columns: result.columns.clone(),
+            records: result.rows[offset..end].to_vec(),
+            total_rows: result.rows.len() as u64,
+            next_token: (end < result.rows.len()).then(|| format!("row-{end}")),
+        })
+    }
+}
