@@ -21,10 +21,22 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
         let c = chars[i];
         match c {
             c if c.is_whitespace() || c == ';' => i += 1,
-            '(' => (out.push(Tok::LParen), i += 1).1,
-            ')' => (out.push(Tok::RParen), i += 1).1,
-            ',' => (out.push(Tok::Comma), i += 1).1,
-            '.' => (out.push(Tok::Dot), i += 1).1,
+            '(' => {
+                out.push(Tok::LParen);
+                i += 1;
+            }
+            ')' => {
+                out.push(Tok::RParen);
+                i += 1;
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            '.' => {
+                out.push(Tok::Dot);
+                i += 1;
+            }
             '\'' => {
                 // Redshift string literal: '' and \' are quotes, \\ is a backslash.
                 let mut s = String::new();
@@ -32,10 +44,22 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
                 loop {
                     match (chars.get(i), chars.get(i + 1)) {
                         (None, _) => return Err("unterminated string literal".into()),
-                        (Some('\''), Some('\'')) => (s.push('\''), i += 2).1,
-                        (Some('\''), _) => break i += 1,
-                        (Some('\\'), Some(n)) => (s.push(*n), i += 2).1,
-                        (Some(ch), _) => (s.push(*ch), i += 1).1,
+                        (Some('\''), Some('\'')) => {
+                            s.push('\'');
+                            i += 2;
+                        }
+                        (Some('\''), _) => {
+                            i += 1;
+                            break;
+                        }
+                        (Some('\\'), Some(n)) => {
+                            s.push(*n);
+                            i += 2;
+                        }
+                        (Some(ch), _) => {
+                            s.push(*ch);
+                            i += 1;
+                        }
                     }
                 }
                 out.push(Tok::Str(s));
@@ -46,9 +70,18 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
                 loop {
                     match (chars.get(i), chars.get(i + 1)) {
                         (None, _) => return Err("unterminated quoted identifier".into()),
-                        (Some('"'), Some('"')) => (s.push('"'), i += 2).1,
-                        (Some('"'), _) => break i += 1,
-                        (Some(ch), _) => (s.push(*ch), i += 1).1,
+                        (Some('"'), Some('"')) => {
+                            s.push('"');
+                            i += 2;
+                        }
+                        (Some('"'), _) => {
+                            i += 1;
+                            break;
+                        }
+                        (Some(ch), _) => {
+                            s.push(*ch);
+                            i += 1;
+                        }
                     }
                 }
                 out.push(Tok::Quoted(s));
