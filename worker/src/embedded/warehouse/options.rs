@@ -14,6 +14,34 @@ enum Tok {
     Dot,
 }
 
+/// Reads a quoted token starting at `*i` (the opening quote) and leaves `*i` past the closing
+/// one. A doubled quote is a quote; with `backslash`, `\x` is `x` (Redshift string literals).
+fn read_quoted(chars: &[char], i: &mut usize, quote: char, backslash: bool) -> Result<String, String> {
+    let mut s = String::new();
+    *i += 1;
+    loop {
+        match (chars.get(*i), chars.get(*i + 1)) {
+            (None, _) => return Err(format!("unterminated {quote}-quoted text")),
+            (Some(c), Some(n)) if *c == quote && *n == quote => {
+                s.push(quote);
+                *i += 2;
+            }
+            (Some(c), _) if *c == quote => {
+                *i += 1;
+                return Ok(s);
+            }
+            (Some('\\'), Some(n)) if backslash => {
+                s.push(*n);
+                *i += 2;
+            }
+            (Some(c), _) => {
+                s.push(*c);
+                *i += 1;
+            }
+        }
+    }
+}
+
 fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
     let chars: Vec<char> = sql.chars().collect();
     let (mut i, mut out) = (0, Vec::new());
@@ -37,55 +65,8 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
                 out.push(Tok::Dot);
                 i += 1;
             }
-            '\'' => {
-                // Redshift string literal: '' and \' are quotes, \\ is a backslash.
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    match (chars.get(i), chars.get(i + 1)) {
-                        (None, _) => return Err("unterminated string literal".into()),
-                        (Some('\''), Some('\'')) => {
-                            s.push('\'');
-                            i += 2;
-                        }
-                        (Some('\''), _) => {
-                            i += 1;
-                            break;
-                        }
-                        (Some('\\'), Some(n)) => {
-                            s.push(*n);
-                            i += 2;
-                        }
-                        (Some(ch), _) => {
-                            s.push(*ch);
-                            i += 1;
-                        }
-                    }
-                }
-                out.push(Tok::Str(s));
-            }
-            '"' => {
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    match (chars.get(i), chars.get(i + 1)) {
-                        (None, _) => return Err("unterminated quoted identifier".into()),
-                        (Some('"'), Some('"')) => {
-                            s.push('"');
-                            i += 2;
-                        }
-                        (Some('"'), _) => {
-                            i += 1;
-                            break;
-                        }
-                        (Some(ch), _) => {
-                            s.push(*ch);
-                            i += 1;
-                        }
-                    }
-                }
-                out.push(Tok::Quoted(s));
-            }
+            '\'' => out.push(Tok::Str(read_quoted(&chars, &mut i, '\'', true)?)),
+            '"' => out.push(Tok::Quoted(read_quoted(&chars, &mut i, '"', false)?)),
             c if c.is_ascii_digit() => {
                 let start = i;
                 while i < chars.len() && chars[i].is_ascii_digit() {
