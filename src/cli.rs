@@ -3,9 +3,13 @@
 //! Subcommands whose issue has not landed yet exit non-zero with "not implemented yet" and the
 //! issue that owns them, so scripts fail loudly instead of silently doing nothing.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::up::parse_duration;
 
 /// Spectra: run bulk data work against Amazon Redshift — an event-driven job worker, the REST API
 /// in front of it, and an embedded platform that runs both on one machine with no AWS account.
@@ -20,9 +24,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Run everything in one process on the embedded platform: REST API, worker, SQLite queue and
-    /// job store, local object store and DuckDB warehouse, all under one data directory.
-    Up,
+    /// Run everything in one process on the embedded platform: worker, reconciler, SQLite queue
+    /// and job store, local object store (with presigned links) and DuckDB warehouse, all under
+    /// one data directory. Stops cleanly on SIGTERM or Ctrl-C; a restart picks up every job.
+    Up(UpArgs),
     /// Run a worker: consume the work queue, drive jobs through their state machine, reconcile.
     Worker,
     /// Serve the REST API (Query, Job and Bulk APIs).
@@ -35,9 +40,9 @@ pub enum Cmd {
     /// Manage API keys (stored hashed).
     #[command(subcommand)]
     Keys(KeysCmd),
-    /// Producer commands for bulk jobs: create, upload, close, abort, inspect.
-    #[command(subcommand)]
-    Bulk(BulkCmd),
+    /// Producer commands for bulk jobs: create, upload, close, abort, inspect. They work on the
+    /// data directory directly, beside a running `spectra up`.
+    Bulk(BulkArgs),
     /// Inspect async query jobs.
     #[command(subcommand)]
     Jobs(JobsCmd),
@@ -65,23 +70,152 @@ pub enum KeysCmd {
     Create,
 }
 
+/// `spectra up`
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The data directory (queue, job table, objects, warehouse); created if missing.
+    #[arg(long, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Where to serve download/upload links, admin SQL and /health; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SPECTRA_LISTEN")]
+    pub listen: SocketAddr,
+    /// Receive loops on the work queue.
+    #[arg(long, default_value_t = 2)]
+    pub loops: usize,
+    /// Messages handled at once.
+    #[arg(long, default_value_t = 16)]
+    pub max_in_flight: usize,
+    /// Statements the warehouse runs at once; submits beyond wait (backpressure, not failure).
+    #[arg(long, default_value_t = 8)]
+    pub max_active_statements: usize,
+    /// Rows a COPY may reject (reported as failed records) before an ingest job fails.
+    #[arg(long, default_value_t = 1000)]
+    pub max_error: u64,
+    /// How often the reconciler sweeps for stuck jobs (e.g. 30s, 5m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub reconcile_interval: Duration,
+    /// How long a job may sit unchanged before the reconciler looks at it.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub reconcile_grace: Duration,
+    /// Longest a bulk job may run, counted from its creation; then it is cancelled and fails.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub bulk_deadline: Duration,
+    /// Longest an async query job may run.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub query_deadline: Duration,
+    /// How long an ingest job may stay Open waiting for its upload.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub upload_window: Duration,
+    /// Do not send statement status-change events; jobs then finish through the reconciler
+    /// (as on AWS when the EventBridge rule is missing).
+    #[arg(long)]
+    pub no_statement_events: bool,
+    /// Visibility timeout of received messages (a heartbeat extends it for long handlers).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub visibility_timeout: Duration,
+    /// At shutdown, how long in-flight messages may take before they are released.
+    #[arg(long, default_value = "25s", value_parser = parse_duration)]
+    pub shutdown_deadline: Duration,
+}
+
 /// `spectra bulk ...`
+#[derive(Debug, Args)]
+pub struct BulkArgs {
+    /// The embedded platform's data directory.
+    #[arg(long, global = true, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The tenant the jobs belong to.
+    #[arg(long, global = true, env = "SPECTRA_TENANT", default_value = "demo")]
+    pub tenant: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: BulkCmd,
+}
+
+/// The bulk subcommands.
 #[derive(Debug, Subcommand)]
 pub enum BulkCmd {
-    /// Create a bulk job (query, insert, update, upsert or delete).
-    Create,
-    /// Upload data to an open ingest job, with a progress bar.
-    Upload,
+    /// Create a bulk job; prints its id (or the record with --json).
+    Create(CreateArgs),
+    /// Upload files to an open ingest job (one part each), with a progress bar.
+    Upload {
+        /// The job.
+        job: String,
+        /// The files to upload.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Mark the upload complete so the job runs.
-    Close,
-    /// Abort a job.
-    Abort,
-    /// Show one job.
-    Get,
-    /// List jobs as a table.
-    List,
-    /// Show a finished job's result files and download links.
-    Results,
+    Close {
+        /// The job.
+        job: String,
+    },
+    /// Abort a job (a running statement is cancelled).
+    Abort {
+        /// The job.
+        job: String,
+    },
+    /// Show one job as JSON.
+    Get {
+        /// The job.
+        job: String,
+        /// Wait until the job is finished (JobComplete, Failed or Aborted); exits 1 unless it
+        /// completed.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this long.
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// List jobs as a table, newest first.
+    List {
+        /// Only jobs in this state (Open, UploadComplete, InProgress, JobComplete, Failed, Aborted).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only jobs with this operation.
+        #[arg(long)]
+        operation: Option<String>,
+        /// Jobs per page (at most 100).
+        #[arg(long, default_value_t = 25)]
+        limit: usize,
+        /// The page token a previous list printed.
+        #[arg(long)]
+        page: Option<String>,
+    },
+    /// Show a finished job's result files with download links (needs `spectra up` running).
+    Results {
+        /// The job.
+        job: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `spectra bulk create`
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// query (export), insert, upsert, update or delete.
+    #[arg(long)]
+    pub operation: String,
+    /// The table (`table` or `schema.table`); for exports, a label.
+    #[arg(long)]
+    pub object: String,
+    /// The SELECT to export (query jobs).
+    #[arg(long)]
+    pub query: Option<String>,
+    /// CSV (default), JSON or PARQUET.
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// NONE (default) or GZIP.
+    #[arg(long)]
+    pub compression: Option<String>,
+    /// Key columns for upsert, update and delete, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub primary_key: Vec<String>,
+    /// Print the job record as JSON instead of its id.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `spectra jobs ...`
@@ -100,7 +234,7 @@ impl Cmd {
     /// commands that are not built yet.
     pub fn pending(&self) -> (&'static str, u32) {
         match self {
-            Cmd::Up => ("up", 4),
+            Cmd::Up(_) => ("up", 4),
             Cmd::Worker => ("worker", 6),
             Cmd::Api => ("api", 5),
             Cmd::RedshiftEmulator => ("redshift-emulator", 7),

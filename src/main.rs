@@ -2,9 +2,12 @@
 //! crates (`state-machine/`, `worker/`, `api/`); this crate parses the command line, dispatches,
 //! and prints.
 
+mod bulk;
 mod cli;
+mod progress;
 mod sql;
 mod table;
+mod up;
 
 use std::process::ExitCode;
 
@@ -15,6 +18,8 @@ use crate::cli::{Cli, Cmd};
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Cmd::Sql(args) => sql::run(args).await,
+        Cmd::Up(args) => up::run(args).await,
+        Cmd::Bulk(args) => bulk::run(args).await,
         pending => {
             let (name, issue) = pending.pending();
             anyhow::bail!("spectra {name}: not implemented yet (tracked in issue #{issue})")
@@ -22,8 +27,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
+/// Logs go to stderr (stdout is for command output). `RUST_LOG` overrides the default level:
+/// `info` for the long-running `spectra up`, `warn` for one-shot commands.
+fn init_logging(cli: &Cli) {
+    let default = if matches!(cli.command, Cmd::Up(_)) { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(&cli);
     let outcome = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run(cli)));
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use spectra_worker::embedded::{
-    ADDR_FILE, DuckWarehouse, SqlOutcome, SqlRequest, TOKEN_FILE, WarehouseConfig, run_script,
+    ADDR_FILE, DuckWarehouse, OBJECTS_DIR, SqlOutcome, SqlRequest, TOKEN_FILE, WAREHOUSE_FILE, WarehouseConfig,
+    run_script,
 };
 
 use crate::cli::SqlArgs;
@@ -43,8 +44,8 @@ async fn via_running_instance(data_dir: &Path, sql: &str) -> anyhow::Result<Opti
 async fn directly(data_dir: &Path, sql: &str) -> anyhow::Result<Vec<SqlOutcome>> {
     tokio::fs::create_dir_all(data_dir).await.with_context(|| format!("creating {}", data_dir.display()))?;
     let warehouse = DuckWarehouse::open(
-        &data_dir.join("warehouse.duckdb"),
-        &data_dir.join("objects"),
+        &data_dir.join(WAREHOUSE_FILE),
+        &data_dir.join(OBJECTS_DIR),
         WarehouseConfig::default(),
         None,
     )

@@ -10,6 +10,15 @@ fn cell(value: &Value) -> String {
     }
 }
 
+/// Renders text cells under a header; cells that are whole numbers align right.
+pub fn render_text(header: &[String], rows: &[Vec<String>]) -> String {
+    let values: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| c.parse::<i64>().map_or_else(|_| Value::String(c.clone()), Value::from)).collect())
+        .collect();
+    render(header, &values)
+}
+
 /// Renders rows under a header.
 pub fn render(header: &[String], rows: &[Vec<Value>]) -> String {
     let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(cell).collect()).collect();

@@ -41,7 +41,8 @@ impl BulkMachine {
 
     /// `UploadComplete` → `InProgress` on StatementSubmitted of the current attempt (another
     /// attempt's statement is cancelled); statement outcomes of the current attempt are early
-    /// (retry later), of older attempts stale; the rest as `active`.
+    /// (retry later), of older attempts stale; → `Failed` (STATEMENT_REJECTED) on
+    /// SubmitRejected of the current attempt; the rest as `active`.
     #[state(superstate = "active")]
     fn upload_complete(context: &mut Ctx, event: &JobEvent) -> Outcome<State> {
         match event {
@@ -57,6 +58,13 @@ impl BulkMachine {
             | JobEvent::StatementAborted { attempt, .. } => {
                 context.outcome_while_waiting(*attempt);
                 Handled
+            }
+            JobEvent::SubmitRejected { attempt, message } => {
+                if context.reject_submit(*attempt, message) {
+                    Transition(State::failed())
+                } else {
+                    Handled
+                }
             }
             _ => Super,
         }

@@ -45,6 +45,9 @@ pub enum ErrorCode {
     DeadlineExceeded,
     /// An ingest job stayed `Open` past its upload window.
     UploadWindowExpired,
+    /// The job could not become a statement: the warehouse refused it (`ValidationException`)
+    /// or the upload cannot be loaded (e.g. a CSV header that names no valid column).
+    StatementRejected,
 }
 
 /// How many retryable statement failures a job survives.
@@ -107,6 +110,14 @@ pub enum JobEvent {
         /// The Data API statement id.
         statement_id: String,
     },
+    /// The attempt's statement could not be submitted and never will be: the warehouse
+    /// refused it as invalid, or the SQL could not be built from the job (a bad upload).
+    SubmitRejected {
+        /// The attempt that was being submitted.
+        attempt: u32,
+        /// Why, for the job's error.
+        message: String,
+    },
     /// The job's deadline passed (the reconciler decides when).
     DeadlinePassed,
 }
@@ -121,6 +132,7 @@ impl JobEvent {
             Self::StatementFinished { .. } => "StatementFinished",
             Self::StatementFailed { .. } => "StatementFailed",
             Self::StatementAborted { .. } => "StatementAborted",
+            Self::SubmitRejected { .. } => "SubmitRejected",
             Self::DeadlinePassed => "DeadlinePassed",
         }
     }

@@ -27,12 +27,12 @@
 //! [`TransitionError::EarlyEvent`] (retry the message later). "cur" means the event's attempt
 //! and statement id are the job's current ones.
 //!
-//! | state | UploadCompleted | AbortRequested | StatementSubmitted | StatementFinished | StatementFailed | StatementAborted | DeadlinePassed |
-//! |---|---|---|---|---|---|---|---|
-//! | Open | → UploadComplete, submit | → Aborted | illegal | illegal | illegal | illegal | → Failed (UPLOAD_WINDOW_EXPIRED) |
-//! | UploadComplete | illegal | → Aborted | cur attempt: → InProgress; else ignored, cancel it | cur attempt: early; else ignored | cur attempt: early; else ignored | cur attempt: early; else ignored | → Failed (DEADLINE_EXCEEDED) |
-//! | InProgress | illegal | → Aborted, cancel | cur: ignored (duplicate); else ignored, cancel it | cur: → JobComplete, counts; else ignored | cur, retryable, retries left: → UploadComplete, retries + 1, submit next attempt; cur otherwise: → Failed (STATEMENT_FAILED); else ignored | cur: → Failed (STATEMENT_ABORTED); else ignored | → Failed (DEADLINE_EXCEEDED), cancel |
-//! | JobComplete, Failed, Aborted | illegal | illegal | recorded one: ignored; else ignored, cancel it | ignored | ignored | ignored | ignored |
+//! | state | UploadCompleted | AbortRequested | StatementSubmitted | StatementFinished | StatementFailed | StatementAborted | SubmitRejected | DeadlinePassed |
+//! |---|---|---|---|---|---|---|---|---|
+//! | Open | → UploadComplete, submit | → Aborted | illegal | illegal | illegal | illegal | illegal | → Failed (UPLOAD_WINDOW_EXPIRED) |
+//! | UploadComplete | illegal | → Aborted | cur attempt: → InProgress; else ignored, cancel it | cur attempt: early; else ignored | cur attempt: early; else ignored | cur attempt: early; else ignored | cur attempt: → Failed (STATEMENT_REJECTED); else ignored | → Failed (DEADLINE_EXCEEDED) |
+//! | InProgress | illegal | → Aborted, cancel | cur: ignored (duplicate); else ignored, cancel it | cur: → JobComplete, counts; else ignored | cur, retryable, retries left: → UploadComplete, retries + 1, submit next attempt; cur otherwise: → Failed (STATEMENT_FAILED); else ignored | cur: → Failed (STATEMENT_ABORTED); else ignored | ignored (stale) | → Failed (DEADLINE_EXCEEDED), cancel |
+//! | JobComplete, Failed, Aborted | illegal | illegal | recorded one: ignored; else ignored, cancel it | ignored | ignored | ignored | ignored | ignored |
 //!
 //! Query jobs of the Bulk API start in `UploadComplete` with a submit of attempt 1; ingest jobs
 //! start `Open`. Every transition also publishes the state change.
@@ -41,11 +41,11 @@
 //! The same rules with the Job API's names: `QUEUED` plays `UploadComplete`, `RUNNING` plays
 //! `InProgress`, `COMPLETED`/`FAILED`/`CANCELLED` are terminal, and there is no `Open`.
 //!
-//! | status | UploadCompleted | AbortRequested | StatementSubmitted | StatementFinished | StatementFailed | StatementAborted | DeadlinePassed |
-//! |---|---|---|---|---|---|---|---|
-//! | QUEUED | illegal | → CANCELLED | cur attempt: → RUNNING; else ignored, cancel it | cur attempt: early; else ignored | cur attempt: early; else ignored | cur attempt: early; else ignored | → FAILED (DEADLINE_EXCEEDED) |
-//! | RUNNING | illegal | → CANCELLED, cancel | cur: ignored (duplicate); else ignored, cancel it | cur: → COMPLETED, row count; else ignored | cur, retryable, retries left: → QUEUED, retries + 1, submit next attempt; cur otherwise: → FAILED (STATEMENT_FAILED); else ignored | cur: → FAILED (STATEMENT_ABORTED); else ignored | → FAILED (DEADLINE_EXCEEDED), cancel |
-//! | COMPLETED, FAILED, CANCELLED | illegal | illegal | recorded one: ignored; else ignored, cancel it | ignored | ignored | ignored | ignored |
+//! | status | UploadCompleted | AbortRequested | StatementSubmitted | StatementFinished | StatementFailed | StatementAborted | SubmitRejected | DeadlinePassed |
+//! |---|---|---|---|---|---|---|---|---|
+//! | QUEUED | illegal | → CANCELLED | cur attempt: → RUNNING; else ignored, cancel it | cur attempt: early; else ignored | cur attempt: early; else ignored | cur attempt: early; else ignored | cur attempt: → FAILED (STATEMENT_REJECTED); else ignored | → FAILED (DEADLINE_EXCEEDED) |
+//! | RUNNING | illegal | → CANCELLED, cancel | cur: ignored (duplicate); else ignored, cancel it | cur: → COMPLETED, row count; else ignored | cur, retryable, retries left: → QUEUED, retries + 1, submit next attempt; cur otherwise: → FAILED (STATEMENT_FAILED); else ignored | cur: → FAILED (STATEMENT_ABORTED); else ignored | ignored (stale) | → FAILED (DEADLINE_EXCEEDED), cancel |
+//! | COMPLETED, FAILED, CANCELLED | illegal | illegal | recorded one: ignored; else ignored, cancel it | ignored | ignored | ignored | ignored | ignored |
 //!
 //! Query jobs are created `QUEUED` with a submit of attempt 1.
 

@@ -127,6 +127,18 @@ impl Ctx {
         }
     }
 
+    /// A rejected submit while the job waits for one. True when it is the current attempt's,
+    /// which fails the job (the caller moves it to its failed state).
+    pub fn reject_submit(&mut self, attempt: u32, message: &str) -> bool {
+        if attempt == self.execution.attempt {
+            self.fail(ErrorCode::StatementRejected, message);
+            true
+        } else {
+            self.ignore(IgnoreReason::Stale);
+            false
+        }
+    }
+
     /// A statement outcome while the job still waits for its submit: the current attempt's
     /// news came early (retry later), an older attempt's is stale.
     pub fn outcome_while_waiting(&mut self, attempt: u32) {
@@ -187,6 +199,11 @@ impl Ctx {
                 self.fail(ErrorCode::StatementAborted, "the statement was aborted outside Spectra");
                 Some(RunStep::Failed)
             }
+            JobEvent::SubmitRejected { .. } => {
+                // The running statement was accepted; a rejection of a submit is old news.
+                self.ignore(IgnoreReason::Stale);
+                None
+            }
             JobEvent::UploadCompleted | JobEvent::AbortRequested | JobEvent::DeadlinePassed => None,
         }
     }
@@ -205,6 +222,7 @@ impl Ctx {
             JobEvent::StatementFinished { .. }
             | JobEvent::StatementFailed { .. }
             | JobEvent::StatementAborted { .. }
+            | JobEvent::SubmitRejected { .. }
             | JobEvent::DeadlinePassed => self.ignore(IgnoreReason::Terminal),
             JobEvent::UploadCompleted | JobEvent::AbortRequested => {}
         }

@@ -24,7 +24,8 @@ struct QueryMachine;
 impl QueryMachine {
     /// `QUEUED` → `RUNNING` on StatementSubmitted of the current attempt (another attempt's
     /// statement is cancelled); statement outcomes of the current attempt are early, of older
-    /// attempts stale; the rest as `active`.
+    /// attempts stale; → `FAILED` (STATEMENT_REJECTED) on SubmitRejected of the current
+    /// attempt; the rest as `active`.
     #[state(superstate = "active")]
     fn queued(context: &mut Ctx, event: &JobEvent) -> Outcome<State> {
         match event {
@@ -40,6 +41,13 @@ impl QueryMachine {
             | JobEvent::StatementAborted { attempt, .. } => {
                 context.outcome_while_waiting(*attempt);
                 Handled
+            }
+            JobEvent::SubmitRejected { attempt, message } => {
+                if context.reject_submit(*attempt, message) {
+                    Transition(State::failed())
+                } else {
+                    Handled
+                }
             }
             _ => Super,
         }

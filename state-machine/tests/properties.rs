@@ -45,6 +45,9 @@ enum Action {
     Aborted {
         which: Which,
     },
+    Rejected {
+        which: Which,
+    },
 }
 
 fn which() -> impl Strategy<Value = Which> {
@@ -60,6 +63,7 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (which(), 0u64..1_000_000, 0u64..100).prop_map(|(which, rows, rows_failed)| Action::Finished { which, rows, rows_failed }),
         4 => (which(), prop::bool::weighted(0.8)).prop_map(|(which, retryable)| Action::Failed { which, retryable }),
         1 => which().prop_map(|which| Action::Aborted { which }),
+        1 => which().prop_map(|which| Action::Rejected { which }),
     ]
 }
 
@@ -101,6 +105,7 @@ fn concretise(action: &Action, exec: &Execution, serial: &mut u32) -> JobEvent {
         Action::Aborted { which } => {
             JobEvent::StatementAborted { attempt: attempt(which), statement_id: id(which, &mut fresh_id) }
         }
+        Action::Rejected { which } => JobEvent::SubmitRejected { attempt: attempt(which), message: "bad".into() },
     }
 }
 

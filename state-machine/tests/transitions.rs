@@ -69,7 +69,10 @@ fn expected(role: Role, ev: Ev) -> Expect {
             Role::Waiting,
             Ev::FinishedCur | Ev::FailedRetryable | Ev::FailedRetriesExhausted | Ev::FailedFatal | Ev::AbortedCur,
         ) => Early,
-        (Role::Waiting, Ev::FinishedOld | Ev::FailedOld | Ev::AbortedOld) => Ignored(IgnoreReason::Stale, vec![]),
+        (Role::Waiting, Ev::FinishedOld | Ev::FailedOld | Ev::AbortedOld | Ev::RejectedOld) => {
+            Ignored(IgnoreReason::Stale, vec![])
+        }
+        (Role::Waiting, Ev::RejectedCur) => Moves(Target::Failed, vec![PUBLISH], Some(ErrorCode::StatementRejected)),
         (Role::Waiting, Ev::DeadlinePassed) => Moves(Target::Failed, vec![PUBLISH], Some(ErrorCode::DeadlineExceeded)),
 
         (Role::Running, Ev::UploadCompleted) => Illegal,
@@ -83,7 +86,9 @@ fn expected(role: Role, ev: Ev) -> Expect {
             Moves(Target::Failed, vec![PUBLISH], Some(ErrorCode::StatementFailed))
         }
         (Role::Running, Ev::AbortedCur) => Moves(Target::Failed, vec![PUBLISH], Some(ErrorCode::StatementAborted)),
-        (Role::Running, Ev::FinishedOld | Ev::FailedOld | Ev::AbortedOld) => Ignored(IgnoreReason::Stale, vec![]),
+        (Role::Running, Ev::FinishedOld | Ev::FailedOld | Ev::AbortedOld | Ev::RejectedCur | Ev::RejectedOld) => {
+            Ignored(IgnoreReason::Stale, vec![])
+        }
         (Role::Running, Ev::DeadlinePassed) => {
             Moves(Target::Failed, vec![cancel(REC), PUBLISH], Some(ErrorCode::DeadlineExceeded))
         }
@@ -102,6 +107,8 @@ fn expected(role: Role, ev: Ev) -> Expect {
             | Ev::FailedOld
             | Ev::AbortedCur
             | Ev::AbortedOld
+            | Ev::RejectedCur
+            | Ev::RejectedOld
             | Ev::DeadlinePassed,
         ) => Ignored(IgnoreReason::Terminal, vec![]),
     }
@@ -185,7 +192,7 @@ fn every_bulk_pair_follows_the_table() {
             pairs += 1;
         }
     }
-    assert_eq!(pairs, 6 * 14);
+    assert_eq!(pairs, 6 * 16);
 }
 
 #[test]

@@ -4,17 +4,31 @@
 //! - [`messages`]: the bodies on the work queue (Spectra's commands, the Data API's statement
 //!   status-change events) and the lifecycle events Spectra publishes, each matching a JSON
 //!   Schema in `schemas/`.
-//!
 //! - [`ports`]: the traits the worker and the API talk to the world through (`Queue`,
 //!   `JobStore`, `Warehouse`, `ObjectStore`, `EventBus`), each documenting its contract.
 //! - [`embedded`]: durable local adapters for every port (SQLite, a directory, DuckDB).
 //! - `contract` (feature `contract`): one generic test suite per port, run against every adapter.
+//! - [`sql`]: the SQL Spectra generates (UNLOAD, and the ingest batch), pure.
+//! - [`platform`]: the ports bundled with the shared settings and the object layout of a job.
+//! - [`driver`]: the one way a job moves: state machine, conditional write, effects.
+//! - [`producer`]: create, upload, close, abort, get, list, results — for producers and the API.
+//! - [`handler`]: the worker's level-triggered message handlers; [`consumer`]: the loop that
+//!   feeds them; [`reconciler`]: the sweep that catches lost events and deadlines.
+//! - [`upload`], [`results`]: what the worker reads from uploads and writes as results.
 //!
-//! Still to come (see the issue tracker): the AWS adapters, the SQL builders, the consumer loop,
-//! the handlers and the reconciler.
+//! Still to come (see the issue tracker): the AWS adapters.
 
+pub mod consumer;
 #[cfg(feature = "contract")]
 pub mod contract;
+pub mod driver;
 pub mod embedded;
+pub mod handler;
 pub mod messages;
+pub mod platform;
 pub mod ports;
+pub mod producer;
+pub mod reconciler;
+pub mod results;
+pub mod sql;
+pub mod upload;

@@ -208,3 +208,30 @@ async fn statements_are_still_described_after_a_restart() {
     assert_eq!(w.describe(&running).await.unwrap().status, StatementStatus::Aborted);
     assert_eq!(scalar(&w, "SELECT count(*) FROM t").await, Field::Long(2));
 }
+
+#[tokio::test]
+async fn a_batch_stages_many_row_groups_in_a_like_table_and_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = open(dir.path()).await;
+    ok(&w, "CREATE TABLE target (id BIGINT, label VARCHAR)").await;
+    // More than one DuckDB row group (122,880 rows): a CTAS stage lost these (see `like.rs`).
+    let rows = 200_000;
+    let csv: String =
+        std::iter::once("id,label\n".to_owned()).chain((0..rows).map(|i| format!("{i},l{i}\n"))).collect();
+    put(dir.path(), "acme/job/upload/part-1.csv", &csv);
+    let mut batch = StatementRequest::single("");
+    batch.sql = spectra_worker::ports::Sql::Batch(vec![
+        "CREATE TEMP TABLE stage (LIKE target)".into(),
+        "COPY stage FROM 's3://spectra/acme/job/upload/' IAM_ROLE DEFAULT CSV IGNOREHEADER 1".into(),
+        "INSERT INTO target SELECT * FROM stage".into(),
+    ]);
+    let d = wait(&w, &w.execute(batch).await.unwrap()).await;
+    assert_eq!(d.status, StatementStatus::Finished, "{:?}", d.error);
+    assert_eq!(d.sub_statements.iter().map(|s| s.result_rows).collect::<Vec<_>>(), [0, rows, rows]);
+    assert_eq!(scalar(&w, "SELECT count(*) FROM target").await, Field::Long(rows));
+    assert_eq!(
+        run(&w, "SELECT count(*) FROM stage").await.status,
+        StatementStatus::Failed,
+        "the stage is session-local"
+    );
+}

@@ -71,10 +71,14 @@ pub enum Ev {
     FailedOld,
     AbortedCur,
     AbortedOld,
+    /// The current attempt's submit was refused.
+    RejectedCur,
+    /// An older attempt's submit was refused.
+    RejectedOld,
     DeadlinePassed,
 }
 
-pub const ALL_EVENTS: [Ev; 14] = [
+pub const ALL_EVENTS: [Ev; 16] = [
     Ev::UploadCompleted,
     Ev::AbortRequested,
     Ev::SubmittedNew,
@@ -88,6 +92,8 @@ pub const ALL_EVENTS: [Ev; 14] = [
     Ev::FailedOld,
     Ev::AbortedCur,
     Ev::AbortedOld,
+    Ev::RejectedCur,
+    Ev::RejectedOld,
     Ev::DeadlinePassed,
 ];
 
@@ -131,6 +137,10 @@ impl Ev {
             },
             Ev::AbortedCur => JobEvent::StatementAborted { attempt: CUR, statement_id: cur_id },
             Ev::AbortedOld => JobEvent::StatementAborted { attempt: old, statement_id: old_id },
+            Ev::RejectedCur => {
+                JobEvent::SubmitRejected { attempt: CUR, message: "column \"x\" is not in the table".into() }
+            }
+            Ev::RejectedOld => JobEvent::SubmitRejected { attempt: old, message: "old".into() },
             Ev::DeadlinePassed => JobEvent::DeadlinePassed,
         }
     }

@@ -17,6 +17,7 @@ mod object_store;
 mod presign;
 mod queue;
 mod sqlite;
+mod stack;
 mod walk;
 mod warehouse;
 
@@ -26,4 +27,7 @@ pub use job_store::SqliteJobStore;
 pub use object_routes::object_routes;
 pub use object_store::LocalObjectStore;
 pub use queue::{DeadLetter, QueueConfig, SqliteQueue};
+pub use stack::{
+    EVENTS_QUEUE, EmbeddedPlatform, JOBS_FILE, OBJECTS_DIR, OpenError, QUEUE_FILE, WAREHOUSE_FILE, WORK_QUEUE,
+};
 pub use warehouse::{DuckWarehouse, MAX_BATCH_STATEMENTS, MAX_KEPT_RESULTS, WarehouseConfig};

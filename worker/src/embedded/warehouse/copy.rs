@@ -13,7 +13,7 @@ use super::options::{CopyFrom, Format, parse_copy, split_s3};
 use super::unload::{files_under, sql_path};
 
 /// An identifier quoted for DuckDB.
-fn quote(ident: &str) -> String {
+pub(crate) fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
@@ -62,7 +62,11 @@ fn sources(ctx: &Context, c: &CopyFrom) -> Result<Vec<(String, PathBuf)>, String
 }
 
 /// The target columns with their DuckDB types, in load order.
-fn target_columns(conn: &Connection, table: &str, wanted: &[String]) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn target_columns(
+    conn: &Connection,
+    table: &str,
+    wanted: &[String],
+) -> Result<Vec<(String, String)>, String> {
     let mut stmt = conn.prepare(&format!("DESCRIBE {table}")).map_err(|e| e.to_string())?;
     let all: Vec<(String, String)> = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))

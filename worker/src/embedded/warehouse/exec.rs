@@ -11,7 +11,7 @@ use duckdb::Connection;
 
 use super::params::Bound;
 use super::statements::Record;
-use super::{copy, ledger, types, unload};
+use super::{copy, ledger, like, options, types, unload};
 use crate::ports::{ColumnMetadata, Field, StatementStatus};
 
 /// The Data API refuses results over 100 MB (use UNLOAD); so does the embedded warehouse.
@@ -90,7 +90,13 @@ fn run_one(
     query_id: i64,
 ) -> Result<RunOutput, RunError> {
     let err = |e: duckdb::Error| e.to_string();
-    match classify(sql) {
+    let kind = classify(sql);
+    if kind == Kind::Other
+        && let Some(create) = options::parse_create_like(sql)
+    {
+        return like::run(conn, &create).map(|()| RunOutput { rows: 0, result: None });
+    }
+    match kind {
         Kind::Unload => unload::run(conn, ctx, sql).map(|rows| RunOutput { rows, result: None }),
         Kind::Copy => copy::run(conn, ctx, sql, query_id).map(|rows| RunOutput { rows, result: None }),
         Kind::Rows => {

@@ -7,7 +7,8 @@
 //! - `ledger`: the record's durable copy, committed with the statement's own transaction.
 //! - `exec`: running a statement on its own connection on a blocking thread.
 //! - `params`: `:name` parameters; `types`: Field and Redshift type mapping.
-//! - `unload`, `copy`, `options`: Redshift's UNLOAD and COPY against the local object store.
+//! - `unload`, `copy`, `options`: Redshift's UNLOAD and COPY against the local object store;
+//!   `like`: `CREATE TABLE ... (LIKE ...)`.
 //!
 //! Results of queries are kept in memory (the most recent [`MAX_KEPT_RESULTS`]); after a restart
 //! DescribeStatement still answers from the ledger, but GetStatementResult of an older
@@ -17,6 +18,7 @@ mod copy;
 mod events;
 mod exec;
 mod ledger;
+mod like;
 mod options;
 mod params;
 mod statements;

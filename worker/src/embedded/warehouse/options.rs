@@ -394,6 +394,54 @@ impl CopyFrom {
     }
 }
 
+/// A parsed `CREATE [LOCAL] [TEMP] TABLE name (LIKE parent)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CreateLike {
+    pub temp: bool,
+    pub schema: Option<String>,
+    pub table: String,
+    pub parent_schema: Option<String>,
+    pub parent: String,
+}
+
+impl Parser {
+    fn qualified(&mut self) -> Result<(Option<String>, String), String> {
+        let first = self.identifier()?;
+        if self.peek() == Some(&Tok::Dot) {
+            self.next();
+            Ok((Some(first), self.identifier()?))
+        } else {
+            Ok((None, first))
+        }
+    }
+}
+
+/// Recognises Redshift's `CREATE [LOCAL] [TEMP | TEMPORARY] TABLE name (LIKE parent
+/// [INCLUDING | EXCLUDING DEFAULTS])`, which DuckDB lacks; `None` for any other statement.
+pub(crate) fn parse_create_like(sql: &str) -> Option<CreateLike> {
+    let mut p = Parser::new(sql).ok()?;
+    if !p.keyword("CREATE") {
+        return None;
+    }
+    p.keyword("LOCAL");
+    let temp = p.keyword("TEMP") || p.keyword("TEMPORARY");
+    if !p.keyword("TABLE") {
+        return None;
+    }
+    let (schema, table) = p.qualified().ok()?;
+    if p.next()? != Tok::LParen || !p.keyword("LIKE") {
+        return None;
+    }
+    let (parent_schema, parent) = p.qualified().ok()?;
+    if (p.keyword("INCLUDING") || p.keyword("EXCLUDING")) && !p.keyword("DEFAULTS") {
+        return None;
+    }
+    if p.next()? != Tok::RParen || p.next().is_some() {
+        return None;
+    }
+    Some(CreateLike { temp, schema, table, parent_schema, parent })
+}
+
 /// Splits `s3://bucket/key` into bucket and key.
 pub(crate) fn split_s3(url: &str) -> Result<(String, String), String> {
     let rest = url.strip_prefix("s3://").ok_or_else(|| format!("{url} is not an s3:// path"))?;
@@ -407,6 +455,26 @@ pub(crate) fn split_s3(url: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_like_is_recognised_and_nothing_else() {
+        let c = parse_create_like(r#"CREATE TEMP TABLE spectra_stage (LIKE "public"."sales")"#).unwrap();
+        assert_eq!(
+            c,
+            CreateLike {
+                temp: true,
+                schema: None,
+                table: "spectra_stage".into(),
+                parent_schema: Some("public".into()),
+                parent: "sales".into()
+            }
+        );
+        assert!(!parse_create_like("create table a.b (like c including defaults);").unwrap().temp);
+        for other in ["CREATE TABLE t (id INT)", "CREATE TABLE t AS SELECT 1", "SELECT 1", "CREATE TABLE t (LIKE c) x"]
+        {
+            assert_eq!(parse_create_like(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn unload_with_quotes_and_options() {

@@ -1,0 +1,119 @@
+//! `spectra up`: the embedded platform in one process — worker, reconciler, object links and
+//! operator SQL — on one data directory, until SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::routing::get;
+use spectra_worker::consumer::{self, ConsumerConfig};
+use spectra_worker::embedded::{
+    ADDR_FILE, EmbeddedPlatform, WarehouseConfig, admin_routes, load_or_create_token, object_routes,
+};
+use spectra_worker::handler::Worker;
+use spectra_worker::platform::Settings;
+use spectra_worker::reconciler;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::UpArgs;
+
+/// Waits for SIGTERM or SIGINT.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => Ok("SIGTERM"),
+        r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT").context("waiting for Ctrl-C"),
+    }
+}
+
+/// Runs until a stop signal, then drains: stop receiving, let in-flight handlers finish within
+/// the deadline (or release their messages), stop serving.
+pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {} (is another spectra up running?)", args.listen))?;
+    let addr = listener.local_addr()?;
+    let settings = Settings {
+        max_error: args.max_error,
+        upload_window: args.upload_window,
+        bulk_deadline: args.bulk_deadline,
+        query_deadline: args.query_deadline,
+        reconcile_grace: args.reconcile_grace,
+        statement_events: !args.no_statement_events,
+        ..Settings::default()
+    };
+    let data_dir = &args.data_dir;
+    let stack = EmbeddedPlatform::open(data_dir, &format!("http://{addr}"), settings).await?;
+    let warehouse_config = WarehouseConfig { max_active_statements: args.max_active_statements, ..Default::default() };
+    let warehouse = Arc::new(stack.open_warehouse(data_dir, warehouse_config).await.with_context(|| {
+        format!("opening the warehouse in {} (is another spectra up using it?)", data_dir.display())
+    })?);
+    let token = load_or_create_token(data_dir).await.context("reading the admin token")?;
+
+    let shutdown = CancellationToken::new();
+    let router = object_routes(stack.objects.clone())
+        .merge(admin_routes(warehouse.clone(), token))
+        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }));
+    let server = {
+        let stop = shutdown.clone();
+        tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await })
+    };
+    let worker = Arc::new(Worker::new(stack.platform.clone(), warehouse));
+    let config = ConsumerConfig {
+        loops: args.loops,
+        max_in_flight: args.max_in_flight,
+        visibility: args.visibility_timeout,
+        shutdown_deadline: args.shutdown_deadline,
+        ..ConsumerConfig::default()
+    };
+    let consumer = tokio::spawn(consumer::run(stack.platform.queue.clone(), worker, config, shutdown.clone()));
+    let sweeper = tokio::spawn(reconciler::run(stack.platform.clone(), args.reconcile_interval, shutdown.clone()));
+
+    tokio::fs::write(data_dir.join(ADDR_FILE), addr.to_string()).await.context("writing the address file")?;
+    tracing::info!(data_dir = %data_dir.display(), "listening on http://{addr}");
+
+    let signal = stop_signal().await?;
+    tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.shutdown_deadline);
+    shutdown.cancel();
+    let stats = consumer.await.context("the consumer stopped abnormally")?;
+    let _ = sweeper.await;
+    let _ = tokio::fs::remove_file(data_dir.join(ADDR_FILE)).await;
+    server.await.context("the server stopped abnormally")?.context("serving")?;
+    tracing::info!(
+        acked = stats.acked.load(std::sync::atomic::Ordering::Relaxed),
+        released = stats.released.load(std::sync::atomic::Ordering::Relaxed),
+        "stopped"
+    );
+    Ok(true)
+}
+
+/// Parses `500ms`, `30s`, `5m`, `24h` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 5m or 24h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        other => Err(format!("unknown unit {other:?} in {text:?} (use ms, s, m or h)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

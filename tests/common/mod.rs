@@ -1,0 +1,180 @@
+//! Running `spectra up` and the CLI as a user would, for the end-to-end tests.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const TENANT: &str = "acme";
+
+/// A `spectra up` child process on a port picked by the OS.
+pub struct Up {
+    pub child: Child,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    /// Its stderr (logs), line by line, as it runs.
+    pub logs: mpsc::Receiver<String>,
+}
+
+/// Starts `spectra up` on `data_dir` with fast reconciliation (unless `extra` sets it), plus
+/// `extra` flags, and waits for its "listening on" line.
+pub fn up(data_dir: &Path, extra: &[&str]) -> Up {
+    let mut args = vec!["up", "--listen", "127.0.0.1:0"];
+    for (flag, value) in [("--reconcile-interval", "500ms"), ("--reconcile-grace", "2s")] {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spectra"))
+        .args(&args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start spectra up");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = Vec::new();
+    loop {
+        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("spectra up did not say it was listening:\n{}", seen.join("\n"));
+        };
+        seen.push(line.clone());
+        if let Some((_, rest)) = line.split_once("listening on http://") {
+            let addr = rest.split_whitespace().next().unwrap().to_owned();
+            return Up { child, addr, data_dir: data_dir.to_owned(), logs: rx };
+        }
+    }
+}
+
+impl Up {
+    /// SIGTERM, then waits for the exit; returns whether it exited cleanly.
+    pub fn terminate(mut self) -> bool {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap().success()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Up {
+    /// Never leaves a server behind (a no-op once it has exited).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn spectra(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spectra")).args(args).output().expect("run spectra")
+}
+
+fn check(out: Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// `spectra sql --json` through the running instance; the rows of the last statement.
+pub fn sql(data_dir: &Path, statement: &str) -> Vec<Value> {
+    let dir = data_dir.to_str().unwrap();
+    let out = check(spectra(&["sql", "--json", "--data-dir", dir, statement]), statement);
+    let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    last["rows"].as_array().cloned().unwrap_or_default()
+}
+
+/// One value from a query.
+pub fn scalar(data_dir: &Path, statement: &str) -> Value {
+    sql(data_dir, statement)[0][0].clone()
+}
+
+/// `spectra bulk <args>` for the test tenant; stdout.
+pub fn bulk(data_dir: &Path, args: &[&str]) -> String {
+    let dir = data_dir.to_str().unwrap();
+    let mut all = vec!["bulk", "--data-dir", dir, "--tenant", TENANT];
+    all.extend_from_slice(args);
+    check(spectra(&all), &format!("bulk {args:?}"))
+}
+
+/// Creates a bulk job; its id.
+pub fn create(data_dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["create"];
+    all.extend_from_slice(args);
+    bulk(data_dir, &all).trim().to_owned()
+}
+
+/// The job record.
+pub fn get(data_dir: &Path, job: &str) -> Value {
+    serde_json::from_str(&bulk(data_dir, &["get", job])).unwrap()
+}
+
+/// Waits until the job is in a terminal state; the record.
+pub fn wait_done(data_dir: &Path, job: &str) -> Value {
+    wait_for_state(data_dir, job, &["JobComplete", "Failed", "Aborted"])
+}
+
+/// Waits until the job is in one of `states` (at most two minutes); the record.
+pub fn wait_for_state(data_dir: &Path, job: &str, states: &[&str]) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let record = get(data_dir, job);
+        if states.contains(&record["state"].as_str().unwrap()) {
+            return record;
+        }
+        assert!(Instant::now() < deadline, "job {job} never reached {states:?}: {record:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Writes a file into `dir`.
+pub fn file(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// Uploads files and closes the job.
+pub fn upload_and_close(data_dir: &Path, job: &str, files: &[&Path]) {
+    let mut args = vec!["upload", job];
+    args.extend(files.iter().map(|p| p.to_str().unwrap()));
+    bulk(data_dir, &args);
+    bulk(data_dir, &["close", job]);
+}
+
+/// `spectra bulk results --json`.
+pub fn results(data_dir: &Path, job: &str) -> Value {
+    serde_json::from_str(&bulk(data_dir, &["results", "--json", job])).unwrap()
+}
+
+/// Downloads a presigned link.
+pub fn download(url: &str) -> Vec<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.unwrap();
+        assert!(response.status().is_success(), "GET {url}: {}", response.status());
+        response.bytes().await.unwrap().to_vec()
+    })
+}

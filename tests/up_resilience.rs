@@ -1,0 +1,179 @@
+//! `spectra up` under the things that go wrong in production: aborts at every stage, a kill
+//! mid-job, SIGTERM with jobs in flight, duplicated and malformed messages, lost events.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use spectra_worker::embedded::{QUEUE_FILE, QueueConfig, SqliteQueue, WORK_QUEUE};
+use spectra_worker::ports::{OutgoingMessage, Queue};
+
+/// A query that keeps DuckDB busy for minutes unless cancelled.
+const SLOW: &str = "SELECT max(md5(i::VARCHAR)) AS m FROM range(5000000000) t(i)";
+
+/// The statement's status in the warehouse's ledger; `None` while the warehouse is too busy to
+/// answer (its only slot is taken).
+fn statement_status(data: &std::path::Path, statement_id: &str) -> Option<String> {
+    let query = format!("SELECT status FROM spectra_internal.statements WHERE id = '{statement_id}'");
+    let out = spectra(&["sql", "--json", "--data-dir", data.to_str().unwrap(), &query]);
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
+    last["rows"][0][0].as_str().map(str::to_owned)
+}
+
+fn work_queue(data: &std::path::Path) -> SqliteQueue {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(SqliteQueue::open(&data.join(QUEUE_FILE), WORK_QUEUE, QueueConfig::default())).unwrap()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+#[test]
+fn aborts_in_open_upload_complete_and_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // One statement at a time: a running export holds the slot, so the next job waits.
+    let _up = up(&data, &["--max-active-statements", "1"]);
+    sql(&data, "CREATE TABLE t (id INTEGER)");
+
+    let open = create(&data, &["--operation", "insert", "--object", "t"]);
+    assert_eq!(bulk(&data, &["abort", &open]).trim(), format!("{open} Aborted"));
+
+    let running = create(&data, &["--operation", "query", "--object", "slow", "--query", SLOW]);
+    let record = wait_for_state(&data, &running, &["InProgress"]);
+    let statement = record["statement_id"].as_str().unwrap().to_owned();
+
+    let waiting = create(&data, &["--operation", "query", "--object", "t", "--query", "SELECT 1"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(get(&data, &waiting)["state"], "UploadComplete", "throttled submits wait, they do not fail");
+    bulk(&data, &["abort", &waiting]);
+    assert_eq!(get(&data, &waiting)["state"], "Aborted");
+
+    bulk(&data, &["abort", &running]);
+    assert_eq!(get(&data, &running)["state"], "Aborted");
+    // The running statement is cancelled, not left to burn the warehouse.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while statement_status(&data, &statement).as_deref() != Some("ABORTED") {
+        assert!(Instant::now() < deadline, "statement {statement} was not cancelled");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // An aborted job stays aborted; closing it is refused.
+    let out = spectra(&["bulk", "--data-dir", data.to_str().unwrap(), "--tenant", TENANT, "close", &open]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Aborted"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_killed_instance_finishes_the_job_after_a_restart_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rows = 400_000;
+    let up1 = up(&data, &[]);
+    sql(&data, "CREATE TABLE events (id BIGINT, kind VARCHAR, value DOUBLE)");
+    let csv: String = std::iter::once("id,kind,value\n".to_owned())
+        .chain((0..rows).map(|i| format!("{i},kind-{},{}.25\n", i % 13, i % 1000)))
+        .collect();
+    let f = file(dir.path(), "events.csv", &csv);
+    let job = create(&data, &["--operation", "insert", "--object", "events"]);
+    upload_and_close(&data, &job, &[&f]);
+    let record = wait_for_state(&data, &job, &["InProgress", "JobComplete"]);
+    assert_eq!(record["state"], "InProgress", "the load finished before the kill; make it bigger");
+    up1.kill();
+
+    let _up2 = up(&data, &[]);
+    let record = wait_done(&data, &job);
+    assert_eq!(record["state"], "JobComplete", "{record:#}");
+    assert_eq!(record["attempt"], 2, "the interrupted attempt was retried: {record:#}");
+    assert_eq!(scalar(&data, "SELECT count(*) FROM events"), rows, "every row exactly once");
+    assert_eq!(scalar(&data, "SELECT count(DISTINCT id) FROM events"), rows);
+}
+
+#[test]
+fn sigterm_with_jobs_in_flight_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up1 = up(&data, &["--shutdown-deadline", "2s"]);
+    sql(&data, "CREATE TABLE t AS SELECT i AS id FROM range(20000) r(i)");
+    let jobs: Vec<String> = (0..6)
+        .map(|i| {
+            create(
+                &data,
+                &["--operation", "query", "--object", "t", "--query", &format!("SELECT id FROM t WHERE id % 6 = {i}")],
+            )
+        })
+        .collect();
+    assert!(up1.terminate(), "spectra up exits cleanly on SIGTERM");
+    assert!(!data.join("spectra.addr").exists(), "the address file is removed on a clean stop");
+    let _up2 = up(&data, &[]);
+    for job in &jobs {
+        let record = wait_done(&data, job);
+        assert_eq!(record["state"], "JobComplete", "{record:#}");
+        assert!(record["number_records_processed"].as_u64().unwrap() >= 3333);
+    }
+}
+
+#[test]
+fn a_duplicated_submit_runs_the_sql_once_and_a_malformed_message_is_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _up = up(&data, &[]);
+    sql(&data, "CREATE TABLE t (id INTEGER)");
+    let job = create(&data, &["--operation", "insert", "--object", "t"]);
+    let f = file(dir.path(), "t.csv", "id\n1\n2\n3\n");
+    bulk(&data, &["upload", &job, f.to_str().unwrap()]);
+    // The command `close` sends, sent three more times by hand: duplicates are normal.
+    let queue = work_queue(&data);
+    let command = serde_json::json!({
+        "schema_version": 1, "message_id": "6f9619ff-8b86-d011-b42d-00cf4fc964ff", "job_kind": "bulk",
+        "tenant_id": TENANT, "job_id": job, "command": "submit_statement", "attempt": 1,
+        "sent_at": "2026-11-22T00:00:00Z"
+    });
+    bulk(&data, &["close", &job]);
+    for _ in 0..3 {
+        block_on(queue.send(OutgoingMessage::new(command.to_string()))).unwrap();
+    }
+    assert_eq!(wait_done(&data, &job)["state"], "JobComplete");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(scalar(&data, "SELECT count(*) FROM t"), 3, "the load ran once");
+    let named = format!("spectra:{TENANT}:{job}:1");
+    let statements = scalar(
+        &data,
+        &format!(
+            "SELECT count(*) FROM spectra_internal.statements WHERE json_extract_string(record, '$.statement_name') = '{named}'"
+        ),
+    );
+    assert_eq!(statements, 1, "one statement for the attempt");
+
+    block_on(queue.send(OutgoingMessage::new("this is not json"))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let dead = block_on(queue.dead_letters()).unwrap();
+        if let Some(letter) = dead.iter().find(|d| d.body == "this is not json") {
+            assert!(letter.reason.contains("not a JSON object"), "{}", letter.reason);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the malformed message was not dead-lettered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn without_events_the_reconciler_finishes_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = up(&data, &["--no-statement-events", "--reconcile-grace", "1s"]);
+    sql(&data, "CREATE TABLE t AS SELECT i AS id FROM range(10) r(i)");
+    let job = create(&data, &["--operation", "query", "--object", "t", "--query", "SELECT * FROM t"]);
+    let record = wait_done(&data, &job);
+    assert_eq!(record["state"], "JobComplete", "{record:#}");
+    assert_eq!(record["number_records_processed"], 10);
+    drop(up);
+}

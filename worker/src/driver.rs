@@ -1,0 +1,196 @@
+//! Applying an event to a job: load, run the state machine, write conditionally, then carry out
+//! the effects. The producer library (close, abort) and the worker's handlers (submits,
+//! statement outcomes, deadlines) both move jobs only through [`apply_event`], so every change
+//! is a conditional write and every transition is announced.
+
+use chrono::Utc;
+use spectra_state_machine::{
+    AnyState, Change, Effect, IgnoreReason, Job, JobEvent, JobId, RetryPolicy, TenantId, TransitionError, bulk, query,
+};
+use thiserror::Error;
+
+use crate::messages::{Command, CommandMessage, JobStateChange, TraceParent};
+use crate::platform::Platform;
+use crate::ports::{OutgoingMessage, StoreError, UpdateOutcome};
+
+/// How often a lost race is retried before giving up. Each loss means someone else moved the
+/// job, so a handful is plenty; the caller's message comes back if they are all lost.
+const MAX_RACES: usize = 8;
+
+/// What [`apply_event`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The job moved and was written; here it is as written.
+    Moved(Job),
+    /// The event changed nothing (a duplicate, a stale event, a terminal job).
+    Unchanged(Job, IgnoreReason),
+}
+
+impl Applied {
+    /// The job after the event.
+    pub fn job(&self) -> &Job {
+        match self {
+            Self::Moved(job) | Self::Unchanged(job, _) => job,
+        }
+    }
+}
+
+/// Why an event could not be applied.
+#[derive(Debug, Error)]
+pub enum DriveError {
+    /// No such job for the tenant.
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    /// The event is illegal in the job's state, or came early.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The job table failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Others kept moving the job; try again later.
+    #[error("job {0} kept changing under us; try again")]
+    Contended(JobId),
+}
+
+impl DriveError {
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transition(TransitionError::EarlyEvent { .. }) | Self::Contended(_) => true,
+            Self::Store(e) => e.is_retryable(),
+            Self::NotFound(_) | Self::Transition(_) => false,
+        }
+    }
+}
+
+/// One job's transition, whichever kind the job is.
+struct Step {
+    job: Job,
+    from: AnyState,
+    change: Change,
+    effects: Vec<Effect>,
+}
+
+fn step(job: &Job, event: &JobEvent, policy: RetryPolicy) -> Result<Step, TransitionError> {
+    let now = Utc::now();
+    Ok(match job {
+        Job::Bulk(j) => {
+            let t = bulk::apply(j, event, now, policy)?;
+            Step { job: Job::Bulk(t.job), from: AnyState::Bulk(t.from), change: t.change, effects: t.effects }
+        }
+        Job::Query(j) => {
+            let t = query::apply(j, event, now, policy)?;
+            Step { job: Job::Query(t.job), from: AnyState::Query(t.from), change: t.change, effects: t.effects }
+        }
+    })
+}
+
+/// Applies `event` to the tenant's job: the state machine decides, the write is conditional
+/// on the version and state that were read, and on a lost race the job is reloaded and the
+/// machine decides again. Effects run only after the write succeeded.
+pub async fn apply_event(
+    platform: &Platform,
+    tenant: &TenantId,
+    job_id: &JobId,
+    event: &JobEvent,
+    traceparent: Option<&TraceParent>,
+) -> Result<Applied, DriveError> {
+    for _ in 0..MAX_RACES {
+        let job = platform.store.get(tenant, job_id).await?.ok_or_else(|| DriveError::NotFound(job_id.clone()))?;
+        let step = step(&job, event, platform.settings.retry)?;
+        match step.change {
+            Change::Ignored(reason) => {
+                perform(platform, &step.job, None, &step.effects, traceparent).await;
+                return Ok(Applied::Unchanged(step.job, reason));
+            }
+            Change::Applied => match platform.store.update(&job, &step.job).await? {
+                UpdateOutcome::Updated => {
+                    tracing::info!(
+                        tenant = %tenant, job = %job_id, event = event.name(),
+                        from = step.from.as_str(), to = step.job.state().as_str(), "job moved"
+                    );
+                    perform(platform, &step.job, Some(step.from), &step.effects, traceparent).await;
+                    return Ok(Applied::Moved(step.job));
+                }
+                UpdateOutcome::LostRace { .. } => continue,
+            },
+        }
+    }
+    Err(DriveError::Contended(job_id.clone()))
+}
+
+/// Stores a new job and carries out what creation implies (its announcement, and for jobs that
+/// start ready to run, the submit of attempt 1).
+pub async fn create_job(
+    platform: &Platform,
+    job: &Job,
+    effects: &[Effect],
+    traceparent: Option<&TraceParent>,
+) -> Result<(), StoreError> {
+    platform.store.create(job).await?;
+    tracing::info!(tenant = %job.tenant_id(), job = %job.job_id(), state = job.state().as_str(), "job created");
+    perform(platform, job, None, effects, traceparent).await;
+    Ok(())
+}
+
+/// Carries out effects after the record is durable. None of them decides anything: a lost
+/// announcement leaves the job table right, and a lost submit or cancel command is re-issued
+/// by the reconciler, which finds the job waiting past its grace period. So failures here
+/// are logged, not returned.
+async fn perform(
+    platform: &Platform,
+    job: &Job,
+    from: Option<AnyState>,
+    effects: &[Effect],
+    traceparent: Option<&TraceParent>,
+) {
+    for effect in effects {
+        match effect {
+            Effect::PublishStateChange => publish(platform, job, from, traceparent).await,
+            Effect::SubmitStatement { .. } | Effect::CancelStatement { .. } => {
+                let Some(command) = Command::for_effect(effect) else { continue };
+                if let Err(e) = send_command(platform, job, command, traceparent).await {
+                    tracing::warn!(job = %job.job_id(), error = %e, "could not queue a command; the reconciler will");
+                }
+            }
+        }
+    }
+}
+
+/// Puts a command for `job` on the work queue, with the trace context beside it.
+pub async fn send_command(
+    platform: &Platform,
+    job: &Job,
+    command: Command,
+    traceparent: Option<&TraceParent>,
+) -> Result<String, crate::ports::QueueError> {
+    let message = CommandMessage::new(job.kind(), job.tenant_id().clone(), job.job_id().clone(), command)
+        .with_traceparent(traceparent.cloned());
+    let body = serde_json::to_string(&message).map_err(|e| crate::ports::QueueError::Invalid(e.to_string()))?;
+    let mut outgoing = OutgoingMessage::new(body);
+    if let Some(tp) = traceparent {
+        outgoing.attributes.insert("traceparent".into(), tp.as_str().to_owned());
+    }
+    platform.queue.send(outgoing).await
+}
+
+async fn publish(platform: &Platform, job: &Job, from: Option<AnyState>, traceparent: Option<&TraceParent>) {
+    let event = match (job, from) {
+        (Job::Bulk(j), Some(AnyState::Bulk(s))) => JobStateChange::bulk(j, Some(s), traceparent.cloned()),
+        (Job::Bulk(j), _) => JobStateChange::bulk(j, None, traceparent.cloned()),
+        (Job::Query(j), Some(AnyState::Query(s))) => JobStateChange::query(j, Some(s), traceparent.cloned()),
+        (Job::Query(j), _) => JobStateChange::query(j, None, traceparent.cloned()),
+    };
+    for attempt in 1..=3u64 {
+        match platform.bus.publish(std::slice::from_ref(&event)).await {
+            Ok(()) => return,
+            Err(e) if e.is_retryable() && attempt < 3 => {
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => {
+                tracing::warn!(job = %job.job_id(), error = %e, "could not publish a lifecycle event");
+                return;
+            }
+        }
+    }
+}

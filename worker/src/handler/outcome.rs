@@ -1,0 +1,192 @@
+//! A statement ended: find out how, gather the job's counts and results, apply the outcome.
+
+use std::time::Duration;
+
+use spectra_state_machine::{ContentType, Job, JobEvent, QueryParameter};
+
+use super::{Disposition, HandleError, Phase, Worker, execution, phase};
+use crate::driver::apply_event;
+use crate::messages::StatementName;
+use crate::platform::JobLayout;
+use crate::ports::{Field, Sql, StatementDescription, StatementRequest, StatementStatus, WarehouseError, wait_for};
+use crate::results::{FailedRecord, write_failed_records};
+use crate::upload::upload_columns;
+
+/// Longest the worker waits for the query that reads an ingest's rejected rows.
+const REJECTS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Failure messages that mean "the same SQL may well succeed if run again": serialization and
+/// write conflicts, lost connections, and a warehouse that stopped mid-statement.
+const RETRYABLE_FAILURES: [&str; 7] = [
+    "serializable isolation violation",
+    "could not serialize",
+    "conflict",
+    "deadlock",
+    "connection",
+    "stopped while the statement ran",
+    "please retry",
+];
+
+/// Whether a statement failure is worth another attempt.
+pub fn is_retryable_failure(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    RETRYABLE_FAILURES.iter().any(|m| message.contains(m))
+}
+
+impl Worker {
+    /// Handles the end of the statement `statement_id` named `name`. `known` is the job when
+    /// the caller already loaded it (the reconciler).
+    pub(super) async fn statement_ended(
+        &self,
+        name: &StatementName,
+        statement_id: &str,
+        known: Option<Job>,
+    ) -> Result<Disposition, HandleError> {
+        let job = match known {
+            Some(job) => job,
+            None => match self.platform.store.get(&name.tenant_id, &name.job_id).await? {
+                Some(job) => job,
+                None => {
+                    tracing::info!(job = %name.job_id, "statement event for a job that does not exist");
+                    return Ok(Disposition::Ack);
+                }
+            },
+        };
+        let description = match self.warehouse.describe(statement_id).await {
+            Ok(d) => d,
+            Err(WarehouseError::NotFound(_)) => {
+                tracing::info!(statement = statement_id, "statement is unknown to the warehouse (expired?)");
+                return Ok(Disposition::Ack);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !description.status.is_terminal() {
+            return Ok(Disposition::Retry(format!("statement {statement_id} has not ended yet")));
+        }
+        let event = self.outcome(&job, name.attempt, &description).await?;
+        apply_event(&self.platform, &name.tenant_id, &name.job_id, &event, None).await?;
+        Ok(Disposition::Ack)
+    }
+
+    /// The machine event for an ended statement. Counts and result files are gathered only
+    /// when the statement is the job's running one; for anything else the machine only needs
+    /// to see that it is stale.
+    async fn outcome(&self, job: &Job, attempt: u32, d: &StatementDescription) -> Result<JobEvent, HandleError> {
+        let statement_id = d.id.clone();
+        Ok(match d.status {
+            StatementStatus::Aborted => JobEvent::StatementAborted { attempt, statement_id },
+            StatementStatus::Finished => {
+                let exec = execution(job);
+                let current = phase(job) == Phase::Running
+                    && exec.attempt == attempt
+                    && exec.statement_id.as_deref() == Some(d.id.as_str());
+                let (rows, rows_failed) = if current { self.counts(job, d).await? } else { (0, 0) };
+                JobEvent::StatementFinished { attempt, statement_id, rows, rows_failed }
+            }
+            _ => {
+                let message = d
+                    .error
+                    .clone()
+                    .or_else(|| d.sub_statements.iter().find_map(|s| s.error.clone()))
+                    .unwrap_or_else(|| "the statement failed without an error message".into());
+                let retryable = is_retryable_failure(&message);
+                JobEvent::StatementFailed { attempt, statement_id, message, retryable }
+            }
+        })
+    }
+
+    /// (rows processed, rows rejected). An ingest processed what its COPY loaded plus what it
+    /// rejected (as Salesforce counts); the rejected rows are written to the failed-records
+    /// file first, so a job never shows a failure count without the file.
+    async fn counts(&self, job: &Job, d: &StatementDescription) -> Result<(u64, u64), HandleError> {
+        let Job::Bulk(bulk) = job else { return Ok((d.result_rows.max(0) as u64, 0)) };
+        if !bulk.operation.is_ingest() {
+            return Ok((d.result_rows.max(0) as u64, 0));
+        }
+        let Some(copy) = d.sub_statements.iter().find(|s| s.query_string.trim_start().starts_with("COPY ")) else {
+            return Ok((0, 0));
+        };
+        let loaded = copy.result_rows.max(0) as u64;
+        let rejected = self.rejected_rows(copy.redshift_query_id).await?;
+        if !rejected.is_empty() {
+            let layout = JobLayout::new(&bulk.tenant_id, &bulk.job_id);
+            // A CSV upload's rejected lines are CSV rows under its header; other formats' rows
+            // go into the file whole.
+            let columns = if bulk.content_type == ContentType::Csv {
+                upload_columns(&*self.platform.objects, &layout.upload_prefix(), bulk.content_type, bulk.compression)
+                    .await
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            write_failed_records(&*self.platform.objects, &layout.failed_records(), &columns, &rejected).await?;
+        }
+        Ok((loaded + rejected.len() as u64, rejected.len() as u64))
+    }
+
+    /// The rows a COPY rejected, from Redshift's `sys_load_error_detail`.
+    async fn rejected_rows(&self, query_id: i64) -> Result<Vec<FailedRecord>, HandleError> {
+        if query_id < 0 {
+            return Ok(Vec::new());
+        }
+        let parameter = QueryParameter {
+            name: spectra_state_machine::Identifier::parse("query_id")
+                .map_err(|e| HandleError::Retry(e.to_string()))?,
+            value: query_id.to_string(),
+        };
+        let request = StatementRequest {
+            sql: Sql::Single {
+                sql: "SELECT line_number, error_message, raw_line FROM sys_load_error_detail \
+                      WHERE query_id = :query_id ORDER BY file_name, line_number"
+                    .into(),
+                parameters: vec![parameter],
+            },
+            ..StatementRequest::single("")
+        };
+        let id = self.warehouse.execute(request).await?;
+        let done = tokio::time::timeout(REJECTS_TIMEOUT, wait_for(&*self.warehouse, &id))
+            .await
+            .map_err(|_| HandleError::Retry("reading the rejected rows timed out".into()))??;
+        if done.status != StatementStatus::Finished {
+            return Err(HandleError::Retry(format!(
+                "reading the rejected rows failed: {}",
+                done.error.unwrap_or_default()
+            )));
+        }
+        let mut rows = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.warehouse.results(&id, token.as_deref()).await?;
+            for record in page.records {
+                let text = |f: Option<&Field>| match f {
+                    Some(Field::String(s)) => s.clone(),
+                    Some(Field::Long(n)) => n.to_string(),
+                    _ => String::new(),
+                };
+                let line = match record.first() {
+                    Some(Field::Long(n)) => *n,
+                    _ => -1,
+                };
+                rows.push(FailedRecord { line, error: text(record.get(1)), raw: text(record.get(2)) });
+            }
+            match page.next_token {
+                Some(next) => token = Some(next),
+                None => return Ok(rows),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_failures_are_retryable_and_sql_errors_are_not() {
+        assert!(is_retryable_failure("ERROR: 1023 DETAIL: Serializable isolation violation on table"));
+        assert!(is_retryable_failure("TransactionContext Error: Catalog write-write conflict on create"));
+        assert!(is_retryable_failure("the warehouse stopped while the statement ran; nothing it did was committed"));
+        assert!(!is_retryable_failure("Binder Error: column \"x\" does not exist"));
+        assert!(!is_retryable_failure("Load into table 'sales' failed: 3 row(s) rejected, MAXERROR is 0"));
+    }
+}

@@ -1,0 +1,234 @@
+//! The producer library: how bulk ETL producers (and the REST API) create and drive jobs.
+//!
+//! A producer never talks to the warehouse. It writes the job record, uploads parts, and moves
+//! the job with the same conditional, announced transitions as the worker
+//! ([`crate::driver`]); the statements themselves are the worker's, reached through commands on
+//! the work queue.
+
+use chrono::Utc;
+use spectra_state_machine::{
+    BulkJob, BulkJobRequest, BulkState, Compression, ContentType, Job, JobEvent, JobId, SpecError, TenantId,
+    TransitionError, bulk,
+};
+use thiserror::Error;
+
+use crate::driver::{DriveError, apply_event, create_job};
+use crate::messages::TraceParent;
+use crate::platform::{JobLayout, Platform};
+use crate::ports::{ByteReader, JobPage, ListFilter, ObjectError, ObjectMeta, PresignedUrl, StoreError};
+use crate::results::{JobResults, ResultsError, job_results};
+
+/// Why a producer call failed.
+#[derive(Debug, Error)]
+pub enum ProducerError {
+    /// The request is invalid (names the field).
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// No such job for the tenant (another tenant's job is "not found" too).
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    /// The job's state does not allow this (seed 001's 409).
+    #[error("job {job} is {state}: cannot {action}")]
+    Conflict {
+        /// The job.
+        job: JobId,
+        /// Its state.
+        state: String,
+        /// What was asked.
+        action: &'static str,
+    },
+    /// The job moved under us too often; try again.
+    #[error("job {0} is busy; try again")]
+    Busy(JobId),
+    /// The job table failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The object store failed.
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    /// The results could not be listed.
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+}
+
+impl ProducerError {
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Busy(_) => true,
+            Self::Store(e) => e.is_retryable(),
+            Self::Object(e) => e.is_retryable(),
+            Self::Results(ResultsError::Object(e)) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// The producer API over a platform. Cheap to clone.
+#[derive(Clone)]
+pub struct Producer {
+    platform: Platform,
+}
+
+/// The file name extension of an upload part or result.
+fn extension(format: ContentType, compression: Compression) -> &'static str {
+    match (format, compression) {
+        (ContentType::Csv, Compression::None) => "csv",
+        (ContentType::Csv, Compression::Gzip) => "csv.gz",
+        (ContentType::Json, Compression::None) => "json",
+        (ContentType::Json, Compression::Gzip) => "json.gz",
+        (ContentType::Parquet, _) => "parquet",
+    }
+}
+
+impl Producer {
+    /// A producer on `platform`.
+    pub fn new(platform: Platform) -> Self {
+        Self { platform }
+    }
+
+    /// The platform it runs on.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// Creates a bulk job: validated, stored, announced; an export job is queued at once.
+    pub async fn create_bulk(
+        &self,
+        tenant: &TenantId,
+        request: BulkJobRequest,
+        tp: Option<&TraceParent>,
+    ) -> Result<BulkJob, ProducerError> {
+        let spec = request.validate()?;
+        let (job, effects) = bulk::create(tenant.clone(), spec, Utc::now());
+        create_job(&self.platform, &Job::Bulk(job.clone()), &effects, tp).await?;
+        Ok(job)
+    }
+
+    /// A tenant's job.
+    pub async fn get(&self, tenant: &TenantId, job_id: &JobId) -> Result<Job, ProducerError> {
+        self.platform.store.get(tenant, job_id).await?.ok_or_else(|| ProducerError::NotFound(job_id.clone()))
+    }
+
+    /// A tenant's jobs, newest first.
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        filter: &ListFilter,
+        limit: usize,
+        page: Option<&str>,
+    ) -> Result<JobPage, ProducerError> {
+        Ok(self.platform.store.list(tenant, filter, limit, page).await?)
+    }
+
+    /// An `Open` ingest job, or the reason it cannot take uploads.
+    async fn open_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<BulkJob, ProducerError> {
+        match self.get(tenant, job_id).await? {
+            Job::Bulk(job) if job.state == BulkState::Open => Ok(job),
+            other => Err(ProducerError::Conflict {
+                job: job_id.clone(),
+                state: other.state().as_str().to_owned(),
+                action: "upload (only Open ingest jobs take uploads)",
+            }),
+        }
+    }
+
+    /// Uploads one part of an `Open` ingest job. `part` names it (one path segment); by
+    /// default a time-ordered unique name is used, so parts uploaded one after another load in
+    /// that order.
+    pub async fn upload(
+        &self,
+        tenant: &TenantId,
+        job_id: &JobId,
+        part: Option<&str>,
+        body: ByteReader,
+    ) -> Result<ObjectMeta, ProducerError> {
+        let job = self.open_job(tenant, job_id).await?;
+        let layout = JobLayout::new(tenant, job_id);
+        let name = match part {
+            Some(name) => name.to_owned(),
+            None => format!(
+                "part-{:013}-{:04x}.{}",
+                Utc::now().timestamp_millis(),
+                fastrand::u16(..),
+                extension(job.content_type, job.compression)
+            ),
+        };
+        let key = layout.upload_part(&name)?;
+        Ok(self.platform.objects.put(&key, body).await?)
+    }
+
+    /// A presigned PUT link for one new part of an `Open` ingest job.
+    pub async fn upload_url(&self, tenant: &TenantId, job_id: &JobId) -> Result<PresignedUrl, ProducerError> {
+        let job = self.open_job(tenant, job_id).await?;
+        let layout = JobLayout::new(tenant, job_id);
+        let name = format!(
+            "part-{:013}-{:04x}.{}",
+            Utc::now().timestamp_millis(),
+            fastrand::u16(..),
+            extension(job.content_type, job.compression)
+        );
+        Ok(self.platform.objects.presign_put(&layout.upload_part(&name)?, self.platform.settings.link_expiry)?)
+    }
+
+    /// Marks the upload complete (`UploadComplete`): the worker loads it.
+    pub async fn close(
+        &self,
+        tenant: &TenantId,
+        job_id: &JobId,
+        tp: Option<&TraceParent>,
+    ) -> Result<Job, ProducerError> {
+        self.drive(tenant, job_id, &JobEvent::UploadCompleted, "mark the upload complete", tp).await
+    }
+
+    /// Aborts a bulk job or cancels a query job; a running statement is cancelled.
+    pub async fn abort(
+        &self,
+        tenant: &TenantId,
+        job_id: &JobId,
+        tp: Option<&TraceParent>,
+    ) -> Result<Job, ProducerError> {
+        self.drive(tenant, job_id, &JobEvent::AbortRequested, "abort", tp).await
+    }
+
+    async fn drive(
+        &self,
+        tenant: &TenantId,
+        job_id: &JobId,
+        event: &JobEvent,
+        action: &'static str,
+        tp: Option<&TraceParent>,
+    ) -> Result<Job, ProducerError> {
+        match apply_event(&self.platform, tenant, job_id, event, tp).await {
+            Ok(applied) => Ok(applied.job().clone()),
+            Err(DriveError::NotFound(id)) => Err(ProducerError::NotFound(id)),
+            Err(DriveError::Transition(TransitionError::Illegal { state, .. })) => {
+                Err(ProducerError::Conflict { job: job_id.clone(), state: state.to_owned(), action })
+            }
+            Err(DriveError::Transition(e)) => {
+                Err(ProducerError::Conflict { job: job_id.clone(), state: e.to_string(), action })
+            }
+            Err(DriveError::Store(e)) => Err(e.into()),
+            Err(DriveError::Contended(id)) => Err(ProducerError::Busy(id)),
+        }
+    }
+
+    /// The results of a completed job, with presigned links.
+    pub async fn results(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobResults, ProducerError> {
+        let job = self.get(tenant, job_id).await?;
+        let done = matches!(
+            job.state(),
+            spectra_state_machine::AnyState::Bulk(BulkState::JobComplete)
+                | spectra_state_machine::AnyState::Query(spectra_state_machine::QueryStatus::Completed)
+        );
+        if !done {
+            return Err(ProducerError::Conflict {
+                job: job_id.clone(),
+                state: job.state().as_str().to_owned(),
+                action: "list results (the job has not completed)",
+            });
+        }
+        let settings = &self.platform.settings;
+        Ok(job_results(&*self.platform.objects, &settings.bucket, &job, settings.link_expiry).await?)
+    }
+}
