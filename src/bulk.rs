@@ -105,7 +105,7 @@ async fn upload(
         let body: ByteReader = Box::pin(Progress::new(file, label, size));
         let meta =
             producer.upload(tenant, job, None, body).await.with_context(|| format!("uploading {}", path.display()))?;
-        tracing::info!(key = %meta.key, size = meta.size, "uploaded");
+        writeln!(std::io::stdout().lock(), "uploaded {} as {} ({} bytes)", path.display(), meta.key, meta.size)?;
     }
     Ok(true)
 }
@@ -139,7 +139,8 @@ async fn get(
             return Ok(!wait || matches!(job.state(), AnyState::Bulk(BulkState::JobComplete)));
         }
         if last_state != Some(job.state()) {
-            tracing::warn!(job = %id, state = job.state().as_str(), "waiting");
+            // Progress goes to stderr, so stdout stays the final record.
+            writeln!(std::io::stderr().lock(), "{id}: {}", job.state().as_str())?;
             last_state = Some(job.state());
         }
         if started.elapsed() > timeout {
@@ -200,11 +201,7 @@ fn show_results(results: &JobResults, json: bool) -> anyhow::Result<bool> {
     if let Some(f) = &results.failed_records {
         rows.push(vec![f.key.clone(), "-".into(), f.size_bytes.to_string(), f.download_url.clone()]);
     }
-    writeln!(
-        std::io::stdout().lock(),
-        "{}\nlinks expire at {}",
-        table::render_text(&columns, &rows),
-        results.expires_at
-    )?;
+    let expires = results.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    writeln!(std::io::stdout().lock(), "{}\nlinks expire at {expires}", table::render_text(&columns, &rows))?;
     Ok(true)
 }

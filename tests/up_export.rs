@@ -110,3 +110,50 @@ fn an_export_that_cannot_run_fails_with_the_reason() {
     assert_eq!(record["state"], "Failed");
     assert_eq!(record["error"]["code"], "STATEMENT_REJECTED", "{record:#}");
 }
+
+#[test]
+fn every_transition_is_published_as_a_lifecycle_event() {
+    use spectra_worker::embedded::{EVENTS_QUEUE, QUEUE_FILE, QueueConfig, SqliteQueue};
+    use spectra_worker::ports::Queue;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _up = up(&data, &[]);
+    sql(&data, "CREATE TABLE t AS SELECT i AS id FROM range(5) r(i)");
+    let job = create(&data, &["--operation", "query", "--object", "t", "--query", "SELECT * FROM t"]);
+    assert_eq!(wait_done(&data, &job)["state"], "JobComplete");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let events = runtime.block_on(async {
+        let queue = SqliteQueue::open(&data.join(QUEUE_FILE), EVENTS_QUEUE, QueueConfig::default()).await.unwrap();
+        let mut all = Vec::new();
+        loop {
+            let batch = queue.receive(10, std::time::Duration::ZERO, std::time::Duration::from_secs(60)).await.unwrap();
+            if batch.is_empty() {
+                return all;
+            }
+            all.extend(batch.into_iter().map(|m| serde_json::from_str::<serde_json::Value>(&m.body).unwrap()));
+        }
+    });
+    let mut mine: Vec<&serde_json::Value> = events.iter().filter(|e| e["detail"]["job_id"] == job.as_str()).collect();
+    mine.sort_by_key(|e| e["detail"]["version"].as_u64());
+    let steps: Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> = mine
+        .iter()
+        .map(|e| (e["detail"]["version"].clone(), e["detail"]["from"].clone(), e["detail"]["to"].clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (1.into(), serde_json::Value::Null, "UploadComplete".into()),
+            (2.into(), "UploadComplete".into(), "InProgress".into()),
+            (3.into(), "InProgress".into(), "JobComplete".into()),
+        ]
+    );
+    for e in &mine {
+        assert_eq!(
+            (e["source"].as_str(), e["detail-type"].as_str()),
+            (Some("spectra"), Some("Spectra Job State Change"))
+        );
+    }
+    assert_eq!(mine[2]["detail"]["number_records_processed"], 5);
+}

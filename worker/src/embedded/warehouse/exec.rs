@@ -11,7 +11,7 @@ use duckdb::Connection;
 
 use super::params::Bound;
 use super::statements::Record;
-use super::{copy, ledger, like, options, types, unload};
+use super::{copy, ledger, like, types, unload};
 use crate::ports::{ColumnMetadata, Field, StatementStatus};
 
 /// The Data API refuses results over 100 MB (use UNLOAD); so does the embedded warehouse.
@@ -92,7 +92,7 @@ fn run_one(
     let err = |e: duckdb::Error| e.to_string();
     let kind = classify(sql);
     if kind == Kind::Other
-        && let Some(create) = options::parse_create_like(sql)
+        && let Some(create) = like::parse_create_like(sql)
     {
         return like::run(conn, &create).map(|()| RunOutput { rows: 0, result: None });
     }

@@ -22,6 +22,7 @@ mod like;
 mod options;
 mod params;
 mod statements;
+mod tokens;
 mod types;
 mod unload;
 
