@@ -177,3 +177,30 @@ fn without_events_the_reconciler_finishes_jobs() {
     assert_eq!(record["number_records_processed"], 10);
     drop(up);
 }
+
+#[test]
+fn deadlines_fail_jobs_and_cancel_their_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _up = up(&data, &["--upload-window", "2s", "--bulk-deadline", "4s", "--reconcile-grace", "1s"]);
+    sql(&data, "CREATE TABLE t (id INTEGER)");
+    let forgotten = create(&data, &["--operation", "insert", "--object", "t"]);
+    let slow = create(&data, &["--operation", "query", "--object", "slow", "--query", SLOW]);
+    let statement = wait_for_state(&data, &slow, &["InProgress"])["statement_id"].as_str().unwrap().to_owned();
+
+    let record = wait_done(&data, &forgotten);
+    assert_eq!(
+        (record["state"].as_str(), record["error"]["code"].as_str()),
+        (Some("Failed"), Some("UPLOAD_WINDOW_EXPIRED"))
+    );
+    let record = wait_done(&data, &slow);
+    assert_eq!(
+        (record["state"].as_str(), record["error"]["code"].as_str()),
+        (Some("Failed"), Some("DEADLINE_EXCEEDED"))
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while statement_status(&data, &statement).as_deref() != Some("ABORTED") {
+        assert!(Instant::now() < deadline, "the statement past its deadline was not cancelled");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -44,6 +44,8 @@ use crate::ports::{
 
 /// How many result sets stay in memory for GetStatementResult.
 pub const MAX_KEPT_RESULTS: usize = 256;
+/// How often a cancelled statement is interrupted again until it has ended.
+const CANCEL_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
 /// The Data API's limit on statements in one batch.
 pub const MAX_BATCH_STATEMENTS: usize = 40;
 
@@ -326,15 +328,35 @@ impl Warehouse for DuckWarehouse {
     }
 
     async fn cancel(&self, id: &str) -> Result<bool, WarehouseError> {
-        let registry = self.inner.registry();
-        let entry = registry.entries.get(split_id(id).0).ok_or_else(|| WarehouseError::NotFound(id.to_owned()))?;
-        if entry.record.status.is_terminal() {
-            return Ok(false);
+        let base = split_id(id).0.to_owned();
+        {
+            let registry = self.inner.registry();
+            let entry = registry.entries.get(&base).ok_or_else(|| WarehouseError::NotFound(id.to_owned()))?;
+            if entry.record.status.is_terminal() {
+                return Ok(false);
+            }
+            entry.cancelled.store(true, Ordering::SeqCst);
         }
-        entry.cancelled.store(true, Ordering::SeqCst);
-        if let Some(interrupt) = &entry.interrupt {
-            interrupt.interrupt();
-        }
+        // DuckDB forgets an interrupt that arrives between two queries of a connection (the next
+        // query clears it), and a statement checks the flag only between its steps. So keep
+        // interrupting until the statement has ended: the first interrupt that lands on a
+        // running query stops it.
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                {
+                    let registry = inner.registry();
+                    let Some(entry) = registry.entries.get(&base) else { return };
+                    if entry.record.status.is_terminal() {
+                        return;
+                    }
+                    if let Some(interrupt) = &entry.interrupt {
+                        interrupt.interrupt();
+                    }
+                }
+                tokio::time::sleep(CANCEL_RETRY).await;
+            }
+        });
         Ok(true)
     }
 
