@@ -8,6 +8,7 @@ use std::time::Duration;
 use spectra_state_machine::{JobId, RetryPolicy, TenantId};
 
 use crate::ports::{EventBus, JobStore, ObjectError, ObjectKey, ObjectStore, Queue};
+use crate::sql::GuardConfig;
 
 /// Settings shared by producers and workers. The defaults are production's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub struct Settings {
     /// Ask the warehouse for status-change events (`WithEvent`). Off, jobs still finish through
     /// the reconciler, only later.
     pub statement_events: bool,
+    /// What the SQL guard allows in tenants' queries (export jobs, and the API's queries).
+    pub guard: GuardConfig,
 }
 
 impl Default for Settings {
@@ -52,6 +55,7 @@ impl Default for Settings {
             link_expiry: Duration::from_secs(3600),
             db_users: HashMap::new(),
             statement_events: true,
+            guard: GuardConfig::default(),
         }
     }
 }

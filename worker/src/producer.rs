@@ -17,6 +17,7 @@ use crate::messages::TraceParent;
 use crate::platform::{JobLayout, Platform};
 use crate::ports::{ByteReader, JobPage, ListFilter, ObjectError, ObjectMeta, PresignedUrl, StoreError};
 use crate::results::{JobResults, ResultsError, job_results};
+use crate::sql::{GuardError, check};
 
 /// Why a producer call failed.
 #[derive(Debug, Error)]
@@ -24,6 +25,9 @@ pub enum ProducerError {
     /// The request is invalid (names the field).
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// An export's query is not allowed or does not parse.
+    #[error("the query is refused")]
+    Sql(#[from] GuardError),
     /// No such job for the tenant (another tenant's job is "not found" too).
     #[error("job {0} not found")]
     NotFound(JobId),
@@ -92,7 +96,8 @@ impl Producer {
         &self.platform
     }
 
-    /// Creates a bulk job: validated, stored, announced; an export job is queued at once.
+    /// Creates a bulk job: validated (an export's query through the SQL guard), stored,
+    /// announced; an export job is queued at once.
     pub async fn create_bulk(
         &self,
         tenant: &TenantId,
@@ -100,6 +105,9 @@ impl Producer {
         tp: Option<&TraceParent>,
     ) -> Result<BulkJob, ProducerError> {
         let spec = request.validate()?;
+        if let Some(query) = &spec.query {
+            check(query, self.platform.settings.guard)?;
+        }
         let (job, effects) = bulk::create(tenant.clone(), spec, Utc::now());
         create_job(&self.platform, &Job::Bulk(job.clone()), &effects, tp).await?;
         Ok(job)

@@ -7,12 +7,14 @@
 //! (and re-printed from its syntax tree) before it goes into the UNLOAD literal; every literal is
 //! escaped by [`string_literal`].
 
+mod guard;
 mod ingest;
 mod select;
 mod unload;
 
 use thiserror::Error;
 
+pub use guard::{GuardConfig, GuardError, check};
 pub use ingest::{IngestBatch, IngestSpec, STAGING_TABLE, ingest_batch};
 pub use select::{ParsedSelect, parse_select};
 pub use unload::{UnloadSpec, unload};
