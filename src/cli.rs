@@ -37,7 +37,7 @@ pub enum Cmd {
     /// Run operator SQL (create and fill tables) on the embedded warehouse, through the running
     /// `spectra up` if there is one, or directly on the data directory if not.
     Sql(SqlArgs),
-    /// Manage API keys (stored hashed).
+    /// Manage API keys for the REST API (stored hashed).
     #[command(subcommand)]
     Keys(KeysCmd),
     /// Producer commands for bulk jobs: create, upload, close, abort, inspect. They work on the
@@ -66,8 +66,24 @@ pub struct SqlArgs {
 /// `spectra keys ...`
 #[derive(Debug, Subcommand)]
 pub enum KeysCmd {
-    /// Mint an API key for a tenant; the key is shown once and stored only as a hash.
-    Create,
+    /// Mint an API key for a tenant. The key is printed alone on stdout, once; only its hash
+    /// is stored. Its id (for `revoke`) goes to stderr.
+    Create {
+        /// The tenant the key acts for.
+        #[arg(long, env = "SPECTRA_TENANT")]
+        tenant: String,
+        /// The embedded platform's data directory.
+        #[arg(long, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Revoke a key by its id (the `sk_<id>_...` part); it stops working at once.
+    Revoke {
+        /// The key's id.
+        key_id: String,
+        /// The embedded platform's data directory.
+        #[arg(long, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 /// `spectra up`

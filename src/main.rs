@@ -4,6 +4,7 @@
 
 mod bulk;
 mod cli;
+mod keys;
 mod progress;
 mod sql;
 mod table;
@@ -20,6 +21,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Cmd::Sql(args) => sql::run(args).await,
         Cmd::Up(args) => up::run(args).await,
         Cmd::Bulk(args) => bulk::run(args).await,
+        Cmd::Keys(command) => keys::run(command).await,
         pending => {
             let (name, issue) = pending.pending();
             anyhow::bail!("spectra {name}: not implemented yet (tracked in issue #{issue})")

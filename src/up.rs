@@ -1,21 +1,27 @@
-//! `spectra up`: the embedded platform in one process — worker, reconciler, object links and
-//! operator SQL — on one data directory, until SIGTERM or Ctrl-C.
+//! `spectra up`: the embedded platform in one process — REST API, worker, reconciler, object
+//! links and operator SQL — on one data directory, until SIGTERM or Ctrl-C.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::routing::get;
+use spectra_api::AppState;
+use spectra_state_machine::TenantId;
 use spectra_worker::consumer::{self, ConsumerConfig};
 use spectra_worker::embedded::{
     ADDR_FILE, EmbeddedPlatform, WarehouseConfig, admin_routes, load_or_create_token, object_routes,
 };
 use spectra_worker::handler::Worker;
 use spectra_worker::platform::Settings;
+use spectra_worker::ports::{KeyStore, mint_key};
+use spectra_worker::producer::Producer;
 use spectra_worker::reconciler;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::UpArgs;
+
+/// The tenant `spectra up` mints a key for at start, and `spectra bulk` uses by default.
+pub const DEMO_TENANT: &str = "demo";
 
 /// Waits for SIGTERM or SIGINT.
 async fn stop_signal() -> anyhow::Result<&'static str> {
@@ -51,10 +57,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     })?);
     let token = load_or_create_token(data_dir).await.context("reading the admin token")?;
 
+    let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
+    let api = AppState::new(Producer::new(stack.platform.clone()), keys.clone());
     let shutdown = CancellationToken::new();
-    let router = object_routes(stack.objects.clone())
-        .merge(admin_routes(warehouse.clone(), token))
-        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }));
+    let router = spectra_api::router(api)
+        .merge(object_routes(stack.objects.clone()))
+        .merge(admin_routes(warehouse.clone(), token));
     let server = {
         let stop = shutdown.clone();
         tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await })
@@ -71,7 +79,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     let sweeper = tokio::spawn(reconciler::run(stack.platform.clone(), args.reconcile_interval, shutdown.clone()));
 
     tokio::fs::write(data_dir.join(ADDR_FILE), addr.to_string()).await.context("writing the address file")?;
+    // A fresh key for the demo tenant, so the first request can be pasted as is.
+    let demo = TenantId::parse(DEMO_TENANT).context("the demo tenant id")?;
+    let minted = mint_key(&demo);
+    keys.put(&minted.record).await.context("storing the demo API key")?;
     tracing::info!(data_dir = %data_dir.display(), "listening on http://{addr}");
+    tracing::info!(
+        "try: curl -s -H 'Authorization: Bearer {}' -H 'X-Tenant-ID: {DEMO_TENANT}' http://{addr}/v1/bulk/jobs",
+        minted.key
+    );
 
     let signal = stop_signal().await?;
     tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.shutdown_deadline);

@@ -36,3 +36,29 @@ fn unknown_subcommands_are_usage_errors() {
     let out = spectra(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn keys_are_printed_once_alone_and_can_be_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = spectra(&["keys", "create", "--tenant", "acme", "--data-dir", data]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8(out.stdout).unwrap();
+    let parts: Vec<&str> = key.trim_end().split('_').collect();
+    assert!(key.ends_with('\n') && key.lines().count() == 1, "{key:?}");
+    assert_eq!((parts[0], parts[1].len(), parts[2].len()), ("sk", 12, 64), "{key}");
+    let hash = spectra_worker::ports::hash_key(key.trim_end());
+    let mut stored = Vec::new();
+    for file in std::fs::read_dir(dir.path()).unwrap() {
+        stored.extend(std::fs::read(file.unwrap().path()).unwrap());
+    }
+    let holds = |needle: &str| stored.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(holds(&hash), "the key's hash is stored (in the database or its WAL)");
+    assert!(!holds(parts[2]), "the secret itself is not");
+    let revoked = spectra(&["keys", "revoke", parts[1], "--data-dir", data]);
+    assert!(revoked.status.success());
+    let again = spectra(&["keys", "revoke", parts[1], "--data-dir", data]);
+    assert!(!again.status.success(), "a key is revoked once");
+    let bad = spectra(&["keys", "create", "--tenant", "not a tenant", "--data-dir", data]);
+    assert!(!bad.status.success());
+}

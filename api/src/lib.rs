@@ -2,9 +2,80 @@
 //! and `output_format`), multi-tenant.
 //!
 //! # Layout
-//! Nothing is built here yet; issue #5 brings the axum routes (one file per resource), auth
-//! (hashed API keys, JWT), tenancy, idempotency keys, rate limits, the SQL guard and the OpenAPI
-//! document. Until then the crate re-exports the job model the API will serve, so the workspace
-//! already has the shape the design describes.
+//! - [`router`]: the routes, the JSON fallbacks, the body limit and request ids.
+//! - `bulk`: `/v1/bulk/jobs` over the producer library.
+//! - `auth`: API-key bearer auth and the `X-Tenant-ID` check ([`Principal`]).
+//! - `error`: the seed's error envelope ([`ApiError`]); `extract`: JSON bodies and ids that fail
+//!   with it.
+//!
+//! Built so far (issue #5, in steps): the Bulk API with API keys. Next: synchronous queries and
+//! the Job API, JWT, idempotency keys, rate limits, the OpenAPI document.
 
-pub use spectra_state_machine as model;
+mod auth;
+mod bulk;
+mod error;
+mod extract;
+mod state;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tracing::Instrument;
+
+pub use auth::Principal;
+pub use error::ApiError;
+pub use state::{AppState, DEFAULT_BODY_LIMIT};
+
+/// The request id header, echoed on every response.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Echoes `X-Request-ID` (or a fresh one) and logs the request under it.
+async fn request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "served"));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn no_route() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn wrong_method() -> Response {
+    let mut e = ApiError::invalid("method not allowed on this route");
+    e.status = StatusCode::METHOD_NOT_ALLOWED;
+    e.into_response()
+}
+
+/// The API's routes on `state`.
+pub fn router(state: AppState) -> Router {
+    let limit = state.body_limit;
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/bulk/jobs", get(bulk::list).post(bulk::create))
+        .route("/v1/bulk/jobs/{id}", get(bulk::get).patch(bulk::patch))
+        .route("/v1/bulk/jobs/{id}/upload-url", get(bulk::upload_url))
+        .route("/v1/bulk/jobs/{id}/results", get(bulk::results))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}

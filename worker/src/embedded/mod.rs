@@ -5,6 +5,7 @@
 //! | --- | --- | --- |
 //! | `Queue` | [`SqliteQueue`] | `queue.sqlite` (WAL), one table for all queues plus dead letters |
 //! | `JobStore` | [`SqliteJobStore`] | `jobs.sqlite` (WAL) |
+//! | `KeyStore` | [`SqliteKeyStore`] | `jobs.sqlite`, table `api_keys` |
 //! | `ObjectStore` | [`LocalObjectStore`] (+ [`object_routes`] for presigned links) | `objects/<bucket>/<key>` |
 //! | `EventBus` | [`QueueEventBus`] | the `events` queue |
 //! | `Warehouse` | [`DuckWarehouse`] | `warehouse.duckdb` (statement ledger inside) |
@@ -12,6 +13,7 @@
 mod admin;
 mod event_bus;
 mod job_store;
+mod key_store;
 mod object_routes;
 mod object_store;
 mod presign;
@@ -24,6 +26,7 @@ mod warehouse;
 pub use admin::{ADDR_FILE, SqlOutcome, SqlRequest, TOKEN_FILE, admin_routes, load_or_create_token, run_script};
 pub use event_bus::QueueEventBus;
 pub use job_store::SqliteJobStore;
+pub use key_store::SqliteKeyStore;
 pub use object_routes::object_routes;
 pub use object_store::LocalObjectStore;
 pub use queue::{DeadLetter, QueueConfig, SqliteQueue};

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use super::{
-    DuckWarehouse, LocalObjectStore, QueueConfig, QueueEventBus, SqliteJobStore, SqliteQueue, WarehouseConfig,
+    DuckWarehouse, LocalObjectStore, QueueConfig, QueueEventBus, SqliteJobStore, SqliteKeyStore, SqliteQueue,
+    WarehouseConfig,
 };
 use crate::platform::{Platform, Settings};
 use crate::ports::{ObjectError, Queue, QueueError, StoreError, WarehouseError};
@@ -70,6 +71,8 @@ pub struct EmbeddedPlatform {
     pub events: SqliteQueue,
     /// The object store.
     pub objects: LocalObjectStore,
+    /// API keys.
+    pub keys: SqliteKeyStore,
 }
 
 impl EmbeddedPlatform {
@@ -84,6 +87,7 @@ impl EmbeddedPlatform {
         let work = SqliteQueue::open(&queue_file, WORK_QUEUE, config).await?;
         let events = SqliteQueue::open(&queue_file, EVENTS_QUEUE, config).await?;
         let store = SqliteJobStore::open(&data_dir.join(JOBS_FILE)).await?;
+        let keys = SqliteKeyStore::open(&data_dir.join(JOBS_FILE)).await?;
         let objects = LocalObjectStore::open(&data_dir.join(OBJECTS_DIR), &settings.bucket, public_url).await?;
         let platform = Platform {
             queue: Arc::new(work.clone()),
@@ -92,7 +96,7 @@ impl EmbeddedPlatform {
             bus: Arc::new(QueueEventBus::new(events.clone(), "local")),
             settings: Arc::new(settings),
         };
-        Ok(Self { platform, work, events, objects })
+        Ok(Self { platform, work, events, objects, keys })
     }
 
     /// Opens the data directory's warehouse in this process. Its status-change events go to the

@@ -7,12 +7,14 @@
 
 mod event_bus;
 mod job_store;
+mod key_store;
 mod object_store;
 mod queue;
 mod warehouse;
 
 pub use event_bus::{BusError, EventBus, MAX_PUBLISH_BATCH};
 pub use job_store::{JobPage, JobStore, ListFilter, MAX_PAGE_SIZE, StoreError, UpdateOutcome};
+pub use key_store::{ApiKeyRecord, KeyStore, MintedKey, hash_key, mint_key};
 pub use object_store::{
     ByteReader, MAX_KEY_BYTES, MAX_PRESIGN_EXPIRY, ObjectError, ObjectKey, ObjectMeta, ObjectStore, PresignedUrl,
 };

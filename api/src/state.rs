@@ -1,0 +1,27 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use spectra_worker::ports::KeyStore;
+use spectra_worker::producer::Producer;
+
+/// Request bodies larger than this are refused with 413 (API Gateway's 10 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+/// The API's state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Jobs: create, move, read, results.
+    pub producer: Producer,
+    /// API keys.
+    pub keys: Arc<dyn KeyStore>,
+    /// Largest request body accepted.
+    pub body_limit: usize,
+}
+
+impl AppState {
+    /// State with the default body limit.
+    pub fn new(producer: Producer, keys: Arc<dyn KeyStore>) -> Self {
+        Self { producer, keys, body_limit: DEFAULT_BODY_LIMIT }
+    }
+}
