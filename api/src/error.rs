@@ -63,6 +63,18 @@ impl ApiError {
             .with_details(json!({ "limit_bytes": limit }))
     }
 
+    /// 504 `QUERY_TIMEOUT`: the statement was cancelled.
+    pub fn timeout(seconds: u64) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "QUERY_TIMEOUT", "the query ran past its timeout and was cancelled")
+            .with_details(json!({ "timeout_seconds": seconds }))
+    }
+
+    /// 400 `INVALID_SQL` for a query the warehouse refused or failed, with its message.
+    pub fn sql_failed(message: String, job_id: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_SQL", "the query failed in the warehouse")
+            .with_details(json!({ "warehouse_error": message, "job_id": job_id }))
+    }
+
     /// 500 `INTERNAL_ERROR`: the cause is logged, never returned.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

@@ -3,18 +3,22 @@
 //!
 //! # Layout
 //! - [`router`]: the routes, the JSON fallbacks, the body limit and request ids.
+//! - `queries`: `POST /v1/queries` — the guard, the row cap, synchronous runs, async jobs.
+//! - `jobs`: `/v1/jobs/{id}` (status, results, cancel).
 //! - `bulk`: `/v1/bulk/jobs` over the producer library.
 //! - `auth`: API-key bearer auth and the `X-Tenant-ID` check ([`Principal`]).
 //! - `error`: the seed's error envelope ([`ApiError`]); `extract`: JSON bodies and ids that fail
 //!   with it.
 //!
-//! Built so far (issue #5, in steps): the Bulk API with API keys. Next: synchronous queries and
-//! the Job API, JWT, idempotency keys, rate limits, the OpenAPI document.
+//! Built so far (issue #5, in steps): the Query, Job and Bulk APIs with API keys. Next: JWT,
+//! idempotency keys, rate limits, the OpenAPI document.
 
 mod auth;
 mod bulk;
 mod error;
 mod extract;
+mod jobs;
+mod queries;
 mod state;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -69,6 +73,9 @@ pub fn router(state: AppState) -> Router {
     let limit = state.body_limit;
     Router::new()
         .route("/health", get(health))
+        .route("/v1/queries", axum::routing::post(queries::execute))
+        .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel))
+        .route("/v1/jobs/{id}/results", get(jobs::results))
         .route("/v1/bulk/jobs", get(bulk::list).post(bulk::create))
         .route("/v1/bulk/jobs/{id}", get(bulk::get).patch(bulk::patch))
         .route("/v1/bulk/jobs/{id}/upload-url", get(bulk::upload_url))

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use spectra_worker::ports::KeyStore;
+use spectra_worker::ports::{KeyStore, Warehouse};
 use spectra_worker::producer::Producer;
 
 /// Request bodies larger than this are refused with 413 (API Gateway's 10 MiB).
@@ -15,13 +15,15 @@ pub struct AppState {
     pub producer: Producer,
     /// API keys.
     pub keys: Arc<dyn KeyStore>,
+    /// Where synchronous queries run.
+    pub warehouse: Arc<dyn Warehouse>,
     /// Largest request body accepted.
     pub body_limit: usize,
 }
 
 impl AppState {
     /// State with the default body limit.
-    pub fn new(producer: Producer, keys: Arc<dyn KeyStore>) -> Self {
-        Self { producer, keys, body_limit: DEFAULT_BODY_LIMIT }
+    pub fn new(producer: Producer, keys: Arc<dyn KeyStore>, warehouse: Arc<dyn Warehouse>) -> Self {
+        Self { producer, keys, warehouse, body_limit: DEFAULT_BODY_LIMIT }
     }
 }

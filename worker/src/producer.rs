@@ -7,8 +7,8 @@
 
 use chrono::Utc;
 use spectra_state_machine::{
-    BulkJob, BulkJobRequest, BulkState, Compression, ContentType, Job, JobEvent, JobId, SpecError, TenantId,
-    TransitionError, bulk,
+    BulkJob, BulkJobRequest, BulkState, Compression, ContentType, Job, JobEvent, JobId, QueryJob, QueryJobRequest,
+    SpecError, TenantId, TransitionError, bulk, query,
 };
 use thiserror::Error;
 
@@ -111,6 +111,30 @@ impl Producer {
         let (job, effects) = bulk::create(tenant.clone(), spec, Utc::now());
         create_job(&self.platform, &Job::Bulk(job.clone()), &effects, tp).await?;
         Ok(job)
+    }
+
+    /// Creates an async query job (the Job API): validated, its SQL through the guard, stored,
+    /// announced, and queued for a worker.
+    pub async fn create_query(
+        &self,
+        tenant: &TenantId,
+        request: QueryJobRequest,
+        tp: Option<&TraceParent>,
+    ) -> Result<QueryJob, ProducerError> {
+        let spec = request.validate()?;
+        check(&spec.sql, self.platform.settings.guard)?;
+        let (job, effects) = query::create(tenant.clone(), spec, Utc::now());
+        create_job(&self.platform, &Job::Query(job.clone()), &effects, tp).await?;
+        Ok(job)
+    }
+
+    /// Records that the API submitted the query job's statement itself (a synchronous query), so
+    /// the job shows it running at once; a worker recording the same submit is a no-op.
+    pub async fn submitted(&self, tenant: &TenantId, job_id: &JobId, attempt: u32, statement_id: &str) {
+        let event = JobEvent::StatementSubmitted { attempt, statement_id: statement_id.to_owned() };
+        if let Err(e) = apply_event(&self.platform, tenant, job_id, &event, None).await {
+            tracing::debug!(job = %job_id, error = %e, "recording the submit (a worker will)");
+        }
     }
 
     /// A tenant's job.

@@ -15,6 +15,9 @@ mod outcome;
 mod reconcile;
 mod submit;
 
+pub use outcome::is_retryable_failure;
+pub use submit::{client_token, named_request};
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ use spectra_state_machine::{Job, JobEvent, JobId, OutputFormat, TenantId};
 use super::{Disposition, HandleError, Phase, Worker, execution, phase};
 use crate::driver::apply_event;
 use crate::messages::{StatementName, TraceParent};
-use crate::platform::JobLayout;
+use crate::platform::{JobLayout, Settings};
 use crate::ports::{Sql, StatementRequest, WarehouseError};
 use crate::sql::{IngestSpec, UnloadSpec, ingest_batch, unload};
 use crate::upload::upload_columns;
@@ -22,6 +22,21 @@ const THROTTLE_PAUSE: Duration = Duration::from_secs(5);
 /// the Data API's maximum length.
 pub fn client_token(name: &StatementName) -> String {
     Sha256::digest(name.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The Data API request for `job`'s `attempt` running `sql`: Spectra's statement name, the
+/// attempt's client token, events as configured, the tenant's database user. Whoever submits an
+/// attempt (a worker, or the API running a query synchronously) builds it here, so both submits
+/// carry the same token and the SQL runs once.
+pub fn named_request(job: &Job, attempt: u32, sql: Sql, settings: &Settings) -> StatementRequest {
+    let name = StatementName { tenant_id: job.tenant_id().clone(), job_id: job.job_id().clone(), attempt };
+    StatementRequest {
+        sql,
+        client_token: Some(client_token(&name)),
+        statement_name: Some(name.to_string()),
+        with_event: settings.statement_events,
+        db_user: settings.db_users.get(job.tenant_id()).cloned(),
+    }
 }
 
 /// Why no statement could be built.
@@ -150,14 +165,7 @@ impl Worker {
                 Sql::Single { sql: unload(&spec).map_err(|e| rejected(&e))?, parameters: Vec::new() }
             }
         };
-        let name = StatementName { tenant_id: job.tenant_id().clone(), job_id: job.job_id().clone(), attempt };
-        Ok(StatementRequest {
-            sql,
-            client_token: Some(client_token(&name)),
-            statement_name: Some(name.to_string()),
-            with_event: settings.statement_events,
-            db_user: settings.db_users.get(job.tenant_id()).cloned(),
-        })
+        Ok(named_request(job, attempt, sql, settings))
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod guard;
 mod ingest;
+mod limit;
 mod select;
 mod unload;
 
@@ -16,6 +17,7 @@ use thiserror::Error;
 
 pub use guard::{GuardConfig, GuardError, check};
 pub use ingest::{IngestBatch, IngestSpec, STAGING_TABLE, ingest_batch};
+pub use limit::{Capped, cap_rows};
 pub use select::{ParsedSelect, parse_select};
 pub use unload::{UnloadSpec, unload};
 

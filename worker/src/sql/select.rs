@@ -37,7 +37,7 @@ pub fn parse_select(sql: &str) -> Result<ParsedSelect, SqlError> {
 }
 
 /// `sql` from its first to its last significant token.
-fn trimmed(sql: &str) -> Result<String, SqlError> {
+pub(super) fn trimmed(sql: &str) -> Result<String, SqlError> {
     let tokens = Tokenizer::new(&RedshiftSqlDialect {}, sql)
         .tokenize_with_location()
         .map_err(|e| SqlError::Parse(e.to_string()))?;
@@ -51,7 +51,7 @@ fn trimmed(sql: &str) -> Result<String, SqlError> {
 }
 
 /// The byte offset of a tokenizer location (1-based line and character column).
-fn offset(sql: &str, at: Location) -> usize {
+pub(super) fn offset(sql: &str, at: Location) -> usize {
     let mut line_start = 0;
     for _ in 1..at.line {
         match sql[line_start..].find('\n') {

@@ -1,0 +1,168 @@
+//! The Job API of seed 001: `GET /v1/jobs/{id}`, `GET /v1/jobs/{id}/results`,
+//! `DELETE /v1/jobs/{id}`. Query jobs show the Job API's fields; a bulk job's id works too.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use spectra_state_machine::{Job, JobId, OutputFormat, QueryJob, QueryStatus};
+use spectra_worker::ports::{Field, WarehouseError};
+
+use crate::auth::Principal;
+use crate::bulk;
+use crate::error::ApiError;
+use crate::extract::job_id;
+use crate::state::AppState;
+
+/// A query job as seed 001's Job API shows it.
+pub fn view(job: &QueryJob) -> Value {
+    json!({
+        "job_id": job.job_id,
+        "tenant_id": job.tenant_id,
+        "status": job.status,
+        "submitted_at": job.submitted_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "row_count": job.row_count,
+        "execution_time_ms": job.execution_time_ms,
+        "output_format": job.output_format,
+        "error": job.error,
+    })
+}
+
+fn any_view(job: &Job) -> Value {
+    match job {
+        Job::Query(q) => view(q),
+        Job::Bulk(b) => bulk::view(b),
+    }
+}
+
+/// `GET /v1/jobs/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(any_view(&state.producer.get(&who.tenant, &job_id(&id)?).await?)))
+}
+
+/// `DELETE /v1/jobs/{id}`: cancels the job (and its running statement).
+pub async fn cancel(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(any_view(&state.producer.abort(&who.tenant, &job_id(&id)?, None).await?)))
+}
+
+/// Paging of inline results.
+#[derive(Debug, Deserialize)]
+pub struct Paging {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/jobs/{id}/results`: inline rows for JSON query jobs (paged by `offset`/`limit`),
+/// download links for exports.
+pub async fn results(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Result<Json<Value>, ApiError> {
+    let job = state.producer.get(&who.tenant, &job_id(&id)?).await?;
+    match &job {
+        Job::Query(q) if q.status == QueryStatus::Completed && q.output_format == OutputFormat::Json => {
+            inline(&state, q, paging.offset.unwrap_or(0), paging.limit.unwrap_or(1000)).await
+        }
+        _ => results_of(&state, &who, &job).await,
+    }
+}
+
+/// Download links of a completed job (an export, or a query job with CSV/Parquet output).
+pub async fn results_of(state: &AppState, who: &Principal, job: &Job) -> Result<Json<Value>, ApiError> {
+    let results = state.producer.results(&who.tenant, job.job_id()).await?;
+    Ok(Json(json!({
+        "job_id": job.job_id(),
+        "download_url": results.files.first().map(|f| f.download_url.clone()),
+        "expires_at": results.expires_at,
+        "format": results.format.as_str().to_ascii_lowercase(),
+        "compression": results.compression.as_str().to_ascii_lowercase(),
+        "size_bytes": results.size_bytes(),
+        "files": results.files.iter().map(|f| json!({
+            "download_url": f.download_url, "size_bytes": f.size_bytes, "row_count": f.row_count
+        })).collect::<Vec<_>>(),
+        "failed_records_url": results.failed_records.as_ref().map(|f| f.download_url.clone()),
+    })))
+}
+
+/// A result value as JSON.
+pub(crate) fn field(value: &Field) -> Value {
+    match value {
+        Field::IsNull => Value::Null,
+        Field::Boolean(b) => json!(b),
+        Field::Long(n) => json!(n),
+        Field::Double(d) => json!(d),
+        Field::String(s) => json!(s),
+        Field::Blob(b) => json!(b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+    }
+}
+
+async fn inline(state: &AppState, job: &QueryJob, offset: usize, limit: usize) -> Result<Json<Value>, ApiError> {
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be between 1 and 10000"));
+    }
+    let statement = job.execution.statement_id.clone().ok_or_else(|| ApiError::not_found("the job has no result"))?;
+    let (mut columns, mut rows, mut token) = (Vec::new(), Vec::new(), None::<String>);
+    loop {
+        let page = match state.warehouse.results(&statement, token.as_deref()).await {
+            Ok(page) => page,
+            Err(WarehouseError::NotFound(_)) => {
+                return Err(ApiError::not_found("the result has expired; run the query again"));
+            }
+            Err(e) => return Err(ApiError::unavailable(&e)),
+        };
+        if columns.is_empty() {
+            columns = page.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        }
+        rows.extend(page.records);
+        match page.next_token {
+            Some(next) if rows.len() < offset + limit => token = Some(next),
+            _ => break,
+        }
+    }
+    let data: Vec<Value> = rows
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|row| Value::Object(columns.iter().cloned().zip(row.iter().map(field)).collect::<Map<_, _>>()))
+        .collect();
+    Ok(Json(json!({"data": data, "metadata": {"columns": columns, "row_count": data.len(), "offset": offset}})))
+}
+
+/// Waits until the job has ended or `timeout` passes (then the job is cancelled: 504).
+pub async fn wait_for_job(state: &AppState, who: &Principal, id: &JobId, timeout: Duration) -> Result<Job, ApiError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let job = state.producer.get(&who.tenant, id).await?;
+        match job.state() {
+            spectra_state_machine::AnyState::Query(QueryStatus::Completed) => return Ok(job),
+            spectra_state_machine::AnyState::Query(QueryStatus::Failed | QueryStatus::Cancelled) => {
+                let message = match &job {
+                    Job::Query(q) => {
+                        q.error.as_ref().map_or_else(|| "the query did not finish".into(), |e| e.message.clone())
+                    }
+                    Job::Bulk(_) => String::new(),
+                };
+                return Err(ApiError::sql_failed(message, id.as_str()));
+            }
+            _ if Instant::now() >= deadline => {
+                let _ = state.producer.abort(&who.tenant, id, None).await;
+                return Err(ApiError::timeout(timeout.as_secs()));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}

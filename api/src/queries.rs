@@ -1,0 +1,195 @@
+//! `POST /v1/queries` (seed 001's Query API, with seed 000's `async` and `output_format`): the
+//! SQL guard, the row cap, then either a synchronous run through the warehouse (JSON) or an
+//! async query job. Every query is a job, so `GET /v1/jobs/{id}` works for it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use spectra_state_machine::{Job, OutputFormat, QueryJob, QueryJobRequest, RawParameter};
+use spectra_worker::handler::named_request;
+use spectra_worker::ports::{Sql, StatementStatus, WarehouseError};
+use spectra_worker::producer::ProducerError;
+use spectra_worker::sql::{cap_rows, check};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, guard_error};
+use crate::extract::JsonBody;
+use crate::jobs::{field, wait_for_job};
+use crate::state::AppState;
+
+/// Most rows a synchronous query returns (seed 001).
+pub const MAX_ROWS: u64 = 10_000;
+/// Longest a synchronous query may run (seed 001).
+pub const MAX_TIMEOUT_SECONDS: u64 = 300;
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    sql: String,
+    /// `limit` and `timeout_seconds` (seed 001); every other key is a named SQL parameter
+    /// (`:name`), passed to the warehouse as a parameter, never spliced.
+    #[serde(default)]
+    parameters: BTreeMap<String, Value>,
+    #[serde(default, rename = "async")]
+    run_async: bool,
+    #[serde(default)]
+    output_format: Option<String>,
+}
+
+fn number(parameters: &BTreeMap<String, Value>, name: &str, default: u64, max: u64) -> Result<u64, ApiError> {
+    match parameters.get(name) {
+        None => Ok(default),
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid(format!("parameters.{name} must be an integer from 1 to {max}"))),
+        },
+    }
+}
+
+fn text(value: &Value) -> Result<String, ApiError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(ApiError::invalid("SQL parameter values must be strings, numbers or booleans")),
+    }
+}
+
+/// `POST /v1/queries`.
+pub async fn execute(
+    State(state): State<AppState>,
+    who: Principal,
+    JsonBody(request): JsonBody<QueryRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let guard = state.producer.platform().settings.guard;
+    check(&request.sql, guard).map_err(|e| guard_error(&request.sql, e))?;
+    let limit = number(&request.parameters, "limit", MAX_ROWS, MAX_ROWS)?;
+    let timeout = Duration::from_secs(number(&request.parameters, "timeout_seconds", 60, MAX_TIMEOUT_SECONDS)?);
+    let parameters = request
+        .parameters
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "limit" | "timeout_seconds"))
+        .map(|(name, value)| Ok(RawParameter { name: name.clone(), value: text(value)? }))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let json_output = request.output_format.as_deref().is_none_or(|f| f.eq_ignore_ascii_case("json"));
+    let capped = cap_rows(&request.sql, limit).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let sql = if json_output { capped.sql.clone() } else { request.sql.clone() };
+    let job_request = QueryJobRequest { sql, parameters, output_format: request.output_format.clone() };
+    let job = match state.producer.create_query(&who.tenant, job_request, None).await {
+        Ok(job) => job,
+        Err(ProducerError::Sql(e)) => return Err(guard_error(&request.sql, e)),
+        Err(e) => return Err(e.into()),
+    };
+    if request.run_async {
+        return Ok((StatusCode::ACCEPTED, Json(json!({"job_id": job.job_id, "status": job.status}))));
+    }
+    if job.output_format != OutputFormat::Json {
+        // UNLOAD runs through the worker; wait for it, then hand out the links.
+        let done = wait_for_job(&state, &who, &job.job_id, timeout).await?;
+        return crate::jobs::results_of(&state, &who, &done).await.map(|body| (StatusCode::OK, body));
+    }
+    run_sync(&state, &who, job, limit, capped.may_exceed, timeout).await.map(|body| (StatusCode::OK, Json(body)))
+}
+
+/// Runs a JSON query in this request: submit (with the job's statement name and client token,
+/// so a worker submitting the same attempt gets the same statement), poll with backoff until
+/// the timeout, page the result.
+async fn run_sync(
+    state: &AppState,
+    who: &Principal,
+    job: QueryJob,
+    limit: u64,
+    may_exceed: bool,
+    timeout: Duration,
+) -> Result<Value, ApiError> {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let settings = &state.producer.platform().settings;
+    let sql = Sql::Single { sql: job.sql.clone(), parameters: job.parameters.clone() };
+    let request = named_request(&Job::Query(job.clone()), job.execution.attempt, sql, settings);
+    let statement = loop {
+        match state.warehouse.execute(request.clone()).await {
+            Ok(id) => break id,
+            Err(WarehouseError::ActiveStatementsExceeded(_) | WarehouseError::Throttled(_))
+                if Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(timeout_or(state, who, &job, e).await),
+        }
+    };
+    state.producer.submitted(&who.tenant, &job.job_id, job.execution.attempt, &statement).await;
+    let mut pause = Duration::from_millis(5);
+    let description = loop {
+        let d = state.warehouse.describe(&statement).await.map_err(|e| ApiError::unavailable(&e))?;
+        if d.status.is_terminal() {
+            break d;
+        }
+        if Instant::now() >= deadline {
+            let _ = state.warehouse.cancel(&statement).await;
+            let _ = state.producer.abort(&who.tenant, &job.job_id, None).await;
+            return Err(ApiError::timeout(timeout.as_secs()));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
+    };
+    if description.status != StatementStatus::Finished {
+        let message = description.error.unwrap_or_else(|| "the query did not finish".into());
+        return Err(ApiError::sql_failed(message, job.job_id.as_str()));
+    }
+    let (mut columns, mut types, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+    let mut token: Option<String> = None;
+    loop {
+        let page =
+            state.warehouse.results(&statement, token.as_deref()).await.map_err(|e| ApiError::unavailable(&e))?;
+        if columns.is_empty() {
+            columns = page.columns.iter().map(|c| c.name.clone()).collect();
+            types = page.columns.iter().map(|c| c.type_name.clone()).collect();
+        }
+        rows.extend(page.records);
+        match page.next_token {
+            Some(next) if (rows.len() as u64) <= limit => token = Some(next),
+            _ => break,
+        }
+    }
+    let truncated = may_exceed && rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let object: Map<String, Value> = columns.iter().cloned().zip(row.iter().map(field)).collect();
+            Value::Object(object)
+        })
+        .collect();
+    Ok(json!({
+        "data": data,
+        "metadata": {
+            "columns": columns,
+            "column_types": types,
+            "row_count": data.len(),
+            // Without running the query again, the total is only known when nothing was cut.
+            "total_rows": if truncated { Value::Null } else { json!(data.len()) },
+            "truncated": truncated,
+            "execution_time_ms": started.elapsed().as_millis() as u64,
+            "query_id": statement,
+            "job_id": job.job_id,
+        }
+    }))
+}
+
+async fn timeout_or(state: &AppState, who: &Principal, job: &QueryJob, e: WarehouseError) -> ApiError {
+    let _ = state.producer.abort(&who.tenant, &job.job_id, None).await;
+    match e {
+        WarehouseError::ActiveStatementsExceeded(_) | WarehouseError::Throttled(_) => {
+            ApiError::timeout(0).with_details(json!({"reason": "the warehouse stayed busy until the timeout"}))
+        }
+        WarehouseError::Validation(message) => ApiError::sql_failed(message, job.job_id.as_str()),
+        other => ApiError::unavailable(&other),
+    }
+}

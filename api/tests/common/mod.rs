@@ -1,0 +1,101 @@
+//! The whole embedded stack in one process, serving the API on a real socket.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
+use spectra_api::AppState;
+use spectra_state_machine::TenantId;
+use spectra_worker::consumer::{self, ConsumerConfig};
+use spectra_worker::contract::warehouse::run;
+use spectra_worker::embedded::{DuckWarehouse, EmbeddedPlatform, WarehouseConfig, object_routes};
+use spectra_worker::handler::Worker;
+use spectra_worker::platform::Settings;
+use spectra_worker::ports::{KeyStore, StatementStatus, mint_key};
+use spectra_worker::producer::Producer;
+use tokio_util::sync::CancellationToken;
+
+pub struct Stack {
+    pub base: String,
+    pub http: Client,
+    pub warehouse: Arc<DuckWarehouse>,
+    pub keys: Arc<dyn KeyStore>,
+    stop: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stack = EmbeddedPlatform::open(dir.path(), &base, Settings::default()).await.unwrap();
+        let warehouse = Arc::new(stack.open_warehouse(dir.path(), WarehouseConfig::default()).await.unwrap());
+        let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
+        let state = AppState::new(Producer::new(stack.platform.clone()), keys.clone(), warehouse.clone());
+        let router = spectra_api::router(state).merge(object_routes(stack.objects.clone()));
+        let stop = CancellationToken::new();
+        let serving = stop.clone();
+        tokio::spawn(
+            async move { axum::serve(listener, router).with_graceful_shutdown(serving.cancelled_owned()).await },
+        );
+        let worker = Arc::new(Worker::new(stack.platform.clone(), warehouse.clone()));
+        let config = ConsumerConfig { wait: Duration::from_millis(200), ..ConsumerConfig::default() };
+        tokio::spawn(consumer::run(stack.platform.queue.clone(), worker, config, stop.clone()));
+        Self { base, http: Client::new(), warehouse, keys, stop, _dir: dir }
+    }
+
+    pub async fn key(&self, tenant: &str) -> String {
+        let minted = mint_key(&TenantId::parse(tenant).unwrap());
+        self.keys.put(&minted.record).await.unwrap();
+        minted.key
+    }
+
+    pub async fn call(
+        &self,
+        key: &str,
+        tenant: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request =
+            self.http.request(method, format!("{}{path}", self.base)).bearer_auth(key).header("X-Tenant-ID", tenant);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn sql(&self, sql: &str) {
+        assert_eq!(run(self.warehouse.as_ref(), sql).await.status, StatementStatus::Finished, "{sql}");
+    }
+
+    pub async fn wait_done(&self, key: &str, tenant: &str, job: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.call(key, tenant, Method::GET, &format!("/v1/bulk/jobs/{job}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if ["JobComplete", "Failed", "Aborted"].contains(&body["state"].as_str().unwrap()) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "{body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error envelope: {body}"))
+}

@@ -1,0 +1,153 @@
+//! The Query and Job APIs over a real socket on the whole embedded stack: synchronous queries
+//! with the row cap and named parameters, async jobs, CSV output, timeouts, failures, cancel.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Stack, code};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn sales() -> (Stack, String) {
+    let s = Stack::start().await;
+    let key = s.key("acme").await;
+    s.sql(
+        "CREATE TABLE sales AS SELECT i AS id, CASE WHEN i % 2 = 0 THEN 'EMEA' ELSE 'APAC' END AS region, \
+           CAST(i * 10 AS DECIMAL(10,2)) AS amount FROM range(1, 51) t(i)",
+    )
+    .await;
+    (s, key)
+}
+
+async fn query(s: &Stack, key: &str, body: Value) -> (StatusCode, Value) {
+    s.call(key, "acme", Method::POST, "/v1/queries", Some(body)).await
+}
+
+async fn wait_status(s: &Stack, key: &str, job: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = s.call(key, "acme", Method::GET, &format!("/v1/jobs/{job}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["status"] == want {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "never {want}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_answers_with_rows_types_and_metadata_and_is_a_job() {
+    let (s, key) = sales().await;
+    let (status, body) = query(
+        &s,
+        &key,
+        json!({"sql": "SELECT region, SUM(amount) AS total FROM sales GROUP BY region ORDER BY region"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], json!([{"region": "APAC", "total": "6250.00"}, {"region": "EMEA", "total": "6500.00"}]));
+    let meta = &body["metadata"];
+    assert_eq!(meta["columns"], json!(["region", "total"]));
+    assert_eq!(meta["column_types"][0], "varchar");
+    assert_eq!(
+        (meta["row_count"].as_u64(), meta["total_rows"].as_u64(), meta["truncated"].as_bool()),
+        (Some(2), Some(2), Some(false))
+    );
+    assert!(meta["execution_time_ms"].is_u64() && meta["query_id"].is_string());
+    let job = wait_status(&s, &key, meta["job_id"].as_str().unwrap(), "COMPLETED").await;
+    assert_eq!((job["row_count"].as_u64(), job["tenant_id"].as_str()), (Some(2), Some("acme")));
+    assert!(job["submitted_at"].is_string() && job["completed_at"].is_string() && job["error"].is_null());
+    let (_, other) = s
+        .call(
+            &s.key("globex").await,
+            "globex",
+            Method::GET,
+            &format!("/v1/jobs/{}", meta["job_id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(code(&other), "NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_row_cap_is_injected_lowered_or_kept_and_truncation_reported() {
+    let (s, key) = sales().await;
+    for (sql, rows, truncated) in [
+        ("SELECT id FROM sales ORDER BY id", 10, true),
+        ("SELECT id FROM sales ORDER BY id LIMIT 5", 5, false),
+        ("SELECT id FROM sales ORDER BY id LIMIT 30", 10, true),
+        ("SELECT id FROM sales ORDER BY id LIMIT ALL", 10, true),
+        ("SELECT id FROM (SELECT id FROM sales ORDER BY id LIMIT 8) t ORDER BY id", 8, false),
+        ("SELECT id FROM sales WHERE id <= 10 ORDER BY id", 10, false),
+    ] {
+        let (status, body) = query(&s, &key, json!({"sql": sql, "parameters": {"limit": 10}})).await;
+        assert_eq!(status, StatusCode::OK, "{sql}: {body}");
+        let meta = &body["metadata"];
+        assert_eq!((meta["row_count"].as_u64(), meta["truncated"].as_bool()), (Some(rows), Some(truncated)), "{sql}");
+        assert_eq!(body["data"][0]["id"], 1, "{sql}: ORDER BY kept");
+        if truncated {
+            assert!(meta["total_rows"].is_null(), "{sql}: the total is not guessed");
+        } else {
+            assert_eq!(meta["total_rows"].as_u64(), Some(rows));
+        }
+    }
+    let (status, body) = query(&s, &key, json!({"sql": "SELECT 1", "parameters": {"limit": 10001}})).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "INVALID_REQUEST"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_parameters_are_bound_not_spliced() {
+    let (s, key) = sales().await;
+    let sql = "SELECT count(*) AS n FROM sales WHERE region = :region";
+    let (_, body) = query(&s, &key, json!({"sql": sql, "parameters": {"region": "EMEA"}})).await;
+    assert_eq!(body["data"][0]["n"], 25, "{body}");
+    let (_, body) = query(&s, &key, json!({"sql": sql, "parameters": {"region": "x' OR '1'='1"}})).await;
+    assert_eq!(body["data"][0]["n"], 0, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_queries_run_as_jobs_with_inline_or_download_results() {
+    let (s, key) = sales().await;
+    let (status, accepted) = query(&s, &key, json!({"sql": "SELECT id FROM sales ORDER BY id", "async": true})).await;
+    assert_eq!((status, accepted["status"].as_str()), (StatusCode::ACCEPTED, Some("QUEUED")), "{accepted}");
+    let job = accepted["job_id"].as_str().unwrap();
+    wait_status(&s, &key, job, "COMPLETED").await;
+    let (status, page) =
+        s.call(&key, "acme", Method::GET, &format!("/v1/jobs/{job}/results?offset=10&limit=5"), None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["data"], json!([{"id": 11}, {"id": 12}, {"id": 13}, {"id": 14}, {"id": 15}]));
+
+    let (status, csv) =
+        query(&s, &key, json!({"sql": "SELECT id, region FROM sales WHERE id <= 3", "output_format": "csv"})).await;
+    assert_eq!(status, StatusCode::OK, "{csv}");
+    assert_eq!(csv["format"], "csv");
+    let text = s.http.get(csv["download_url"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
+    assert_eq!(text, "id,region\n1,APAC\n2,EMEA\n3,APAC\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_failures_and_cancels() {
+    let (s, key) = sales().await;
+    let slow = "SELECT max(md5(i::VARCHAR)) AS m FROM range(5000000000) t(i)";
+    let (status, body) = query(&s, &key, json!({"sql": slow, "parameters": {"timeout_seconds": 1}})).await;
+    assert_eq!((status, code(&body)), (StatusCode::GATEWAY_TIMEOUT, "QUERY_TIMEOUT"), "{body}");
+
+    let (status, body) = query(&s, &key, json!({"sql": "SELECT * FROM missing_table"})).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "INVALID_SQL"), "{body}");
+    assert!(body["error"]["details"]["warehouse_error"].as_str().unwrap().contains("missing_table"));
+
+    let (status, body) = query(&s, &key, json!({"sql": "SELECT * FROM pg_user"})).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "SQL_BLOCKED"));
+
+    let (_, accepted) = query(&s, &key, json!({"sql": slow, "async": true})).await;
+    let job = accepted["job_id"].as_str().unwrap();
+    wait_status(&s, &key, job, "RUNNING").await;
+    let (status, cancelled) = s.call(&key, "acme", Method::DELETE, &format!("/v1/jobs/{job}"), None).await;
+    assert_eq!((status, cancelled["status"].as_str()), (StatusCode::OK, Some("CANCELLED")), "{cancelled}");
+    let (status, body) = s.call(&key, "acme", Method::DELETE, &format!("/v1/jobs/{job}"), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "CONFLICT"));
+}
