@@ -5,15 +5,17 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use spectra_state_machine::{Job, JobId, OutputFormat, QueryJob, QueryStatus};
-use spectra_worker::ports::{Field, WarehouseError};
+use spectra_worker::ports::WarehouseError;
 
 use crate::auth::Principal;
 use crate::bulk;
 use crate::error::ApiError;
 use crate::extract::job_id;
+use crate::rows::{Page, Rows};
 use crate::state::AppState;
 
 /// A query job as seed 001's Job API shows it.
@@ -28,6 +30,7 @@ pub fn view(job: &QueryJob) -> Value {
         "row_count": job.row_count,
         "execution_time_ms": job.execution_time_ms,
         "output_format": job.output_format,
+        "query_id": job.execution.statement_id,
         "error": job.error,
     })
 }
@@ -71,13 +74,13 @@ pub async fn results(
     who: Principal,
     Path(id): Path<String>,
     Query(paging): Query<Paging>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let job = state.producer.get(&who.tenant, &job_id(&id)?).await?;
     match &job {
         Job::Query(q) if q.status == QueryStatus::Completed && q.output_format == OutputFormat::Json => {
             inline(&state, q, paging.offset.unwrap_or(0), paging.limit.unwrap_or(1000)).await
         }
-        _ => results_of(&state, &who, &job).await,
+        _ => results_of(&state, &who, &job).await.map(IntoResponse::into_response),
     }
 }
 
@@ -98,19 +101,7 @@ pub async fn results_of(state: &AppState, who: &Principal, job: &Job) -> Result<
     })))
 }
 
-/// A result value as JSON.
-pub(crate) fn field(value: &Field) -> Value {
-    match value {
-        Field::IsNull => Value::Null,
-        Field::Boolean(b) => json!(b),
-        Field::Long(n) => json!(n),
-        Field::Double(d) => json!(d),
-        Field::String(s) => json!(s),
-        Field::Blob(b) => json!(b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
-    }
-}
-
-async fn inline(state: &AppState, job: &QueryJob, offset: usize, limit: usize) -> Result<Json<Value>, ApiError> {
+async fn inline(state: &AppState, job: &QueryJob, offset: usize, limit: usize) -> Result<Response, ApiError> {
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::invalid("limit must be between 1 and 10000"));
     }
@@ -133,13 +124,9 @@ async fn inline(state: &AppState, job: &QueryJob, offset: usize, limit: usize) -
             _ => break,
         }
     }
-    let data: Vec<Value> = rows
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|row| Value::Object(columns.iter().cloned().zip(row.iter().map(field)).collect::<Map<_, _>>()))
-        .collect();
-    Ok(Json(json!({"data": data, "metadata": {"columns": columns, "row_count": data.len(), "offset": offset}})))
+    let rows: Vec<_> = rows.into_iter().skip(offset).take(limit).collect();
+    let metadata = json!({"columns": columns, "row_count": rows.len(), "offset": offset});
+    Ok(Json(Page { data: Rows { columns, rows }, metadata }).into_response())
 }
 
 /// Waits until the job has ended or `timeout` passes (then the job is cancelled: 504).

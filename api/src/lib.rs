@@ -19,6 +19,7 @@ mod error;
 mod extract;
 mod jobs;
 mod queries;
+mod rows;
 mod state;
 
 use axum::extract::{DefaultBodyLimit, Request};

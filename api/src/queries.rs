@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use spectra_state_machine::{Job, OutputFormat, QueryJob, QueryJobRequest, RawParameter};
 use spectra_worker::handler::named_request;
 use spectra_worker::ports::{Sql, StatementStatus, WarehouseError};
@@ -19,7 +20,8 @@ use spectra_worker::sql::{cap_rows, check};
 use crate::auth::Principal;
 use crate::error::{ApiError, guard_error};
 use crate::extract::JsonBody;
-use crate::jobs::{field, wait_for_job};
+use crate::jobs::wait_for_job;
+use crate::rows::{Page, Rows};
 use crate::state::AppState;
 
 /// Most rows a synchronous query returns (seed 001).
@@ -66,7 +68,7 @@ pub async fn execute(
     State(state): State<AppState>,
     who: Principal,
     JsonBody(request): JsonBody<QueryRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let guard = state.producer.platform().settings.guard;
     check(&request.sql, guard).map_err(|e| guard_error(&request.sql, e))?;
     let limit = number(&request.parameters, "limit", MAX_ROWS, MAX_ROWS)?;
@@ -87,14 +89,14 @@ pub async fn execute(
         Err(e) => return Err(e.into()),
     };
     if request.run_async {
-        return Ok((StatusCode::ACCEPTED, Json(json!({"job_id": job.job_id, "status": job.status}))));
+        return Ok((StatusCode::ACCEPTED, Json(json!({"job_id": job.job_id, "status": job.status}))).into_response());
     }
     if job.output_format != OutputFormat::Json {
         // UNLOAD runs through the worker; wait for it, then hand out the links.
         let done = wait_for_job(&state, &who, &job.job_id, timeout).await?;
-        return crate::jobs::results_of(&state, &who, &done).await.map(|body| (StatusCode::OK, body));
+        return crate::jobs::results_of(&state, &who, &done).await.map(IntoResponse::into_response);
     }
-    run_sync(&state, &who, job, limit, capped.may_exceed, timeout).await.map(|body| (StatusCode::OK, Json(body)))
+    run_sync(&state, &who, job, limit, capped.may_exceed, timeout).await.map(|page| Json(page).into_response())
 }
 
 /// Runs a JSON query in this request: submit (with the job's statement name and client token,
@@ -107,7 +109,7 @@ async fn run_sync(
     limit: u64,
     may_exceed: bool,
     timeout: Duration,
-) -> Result<Value, ApiError> {
+) -> Result<Page, ApiError> {
     let started = Instant::now();
     let deadline = started + timeout;
     let settings = &state.producer.platform().settings;
@@ -160,27 +162,19 @@ async fn run_sync(
     }
     let truncated = may_exceed && rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let data: Vec<Value> = rows
-        .iter()
-        .map(|row| {
-            let object: Map<String, Value> = columns.iter().cloned().zip(row.iter().map(field)).collect();
-            Value::Object(object)
-        })
-        .collect();
-    Ok(json!({
-        "data": data,
-        "metadata": {
-            "columns": columns,
-            "column_types": types,
-            "row_count": data.len(),
-            // Without running the query again, the total is only known when nothing was cut.
-            "total_rows": if truncated { Value::Null } else { json!(data.len()) },
-            "truncated": truncated,
-            "execution_time_ms": started.elapsed().as_millis() as u64,
-            "query_id": statement,
-            "job_id": job.job_id,
-        }
-    }))
+    let count = rows.len();
+    let metadata = json!({
+        "columns": columns,
+        "column_types": types,
+        "row_count": count,
+        // Without running the query again, the total is only known when nothing was cut.
+        "total_rows": if truncated { Value::Null } else { json!(count) },
+        "truncated": truncated,
+        "execution_time_ms": started.elapsed().as_millis() as u64,
+        "query_id": statement,
+        "job_id": job.job_id,
+    });
+    Ok(Page { data: Rows { columns, rows }, metadata })
 }
 
 async fn timeout_or(state: &AppState, who: &Principal, job: &QueryJob, e: WarehouseError) -> ApiError {

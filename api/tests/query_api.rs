@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::{Stack, code};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use spectra_worker::ports::{StatementStatus, Warehouse};
 
 async fn sales() -> (Stack, String) {
     let s = Stack::start().await;
@@ -61,6 +62,19 @@ async fn a_query_answers_with_rows_types_and_metadata_and_is_a_job() {
     let job = wait_status(&s, &key, meta["job_id"].as_str().unwrap(), "COMPLETED").await;
     assert_eq!((job["row_count"].as_u64(), job["tenant_id"].as_str()), (Some(2), Some("acme")));
     assert!(job["submitted_at"].is_string() && job["completed_at"].is_string() && job["error"].is_null());
+    let raw = s
+        .http
+        .post(format!("{}/v1/queries", s.base))
+        .bearer_auth(&key)
+        .header("X-Tenant-ID", "acme")
+        .json(&json!({"sql": "SELECT 2 AS z, 1 AS a"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(raw.contains(r#""data":[{"z":2,"a":1}]"#), "columns keep their order: {raw}");
     let (_, other) = s
         .call(
             &s.key("globex").await,
@@ -150,4 +164,11 @@ async fn timeouts_failures_and_cancels() {
     assert_eq!((status, cancelled["status"].as_str()), (StatusCode::OK, Some("CANCELLED")), "{cancelled}");
     let (status, body) = s.call(&key, "acme", Method::DELETE, &format!("/v1/jobs/{job}"), None).await;
     assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "CONFLICT"));
+    // The worker cancels the running statement.
+    let statement = cancelled["query_id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.warehouse.describe(statement).await.unwrap().status != StatementStatus::Aborted {
+        assert!(Instant::now() < deadline, "the statement of the cancelled job still runs");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
