@@ -58,7 +58,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     let token = load_or_create_token(data_dir).await.context("reading the admin token")?;
 
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-    let api = AppState::new(Producer::new(stack.platform.clone()), keys.clone(), warehouse.clone());
+    let api = AppState::new(
+        Producer::new(stack.platform.clone()),
+        keys.clone(),
+        warehouse.clone(),
+        Arc::new(stack.idempotency.clone()),
+    );
     let shutdown = CancellationToken::new();
     let router = spectra_api::router(api)
         .merge(object_routes(stack.objects.clone()))

@@ -42,7 +42,12 @@ async fn main() {
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
     let minted = mint_key(&TenantId::parse("bench").unwrap());
     keys.put(&minted.record).await.unwrap();
-    let state = AppState::new(Producer::new(stack.platform.clone()), keys, warehouse.clone());
+    let state = AppState::new(
+        Producer::new(stack.platform.clone()),
+        keys,
+        warehouse.clone(),
+        Arc::new(stack.idempotency.clone()),
+    );
     let stop = CancellationToken::new();
     let serving = stop.clone();
     tokio::spawn(async move {

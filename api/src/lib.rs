@@ -7,16 +7,18 @@
 //! - `jobs`: `/v1/jobs/{id}` (status, results, cancel).
 //! - `bulk`: `/v1/bulk/jobs` over the producer library.
 //! - `auth`: API-key bearer auth and the `X-Tenant-ID` check ([`Principal`]).
+//! - `idempotency`: `X-Idempotency-Key` replays.
 //! - `error`: the seed's error envelope ([`ApiError`]); `extract`: JSON bodies and ids that fail
 //!   with it.
 //!
-//! Built so far (issue #5, in steps): the Query, Job and Bulk APIs with API keys. Next: JWT,
-//! idempotency keys, rate limits, the OpenAPI document.
+//! Built so far (issue #5, in steps): the Query, Job and Bulk APIs with API keys and
+//! idempotency keys. Next: JWT, rate limits, the OpenAPI document.
 
 mod auth;
 mod bulk;
 mod error;
 mod extract;
+mod idempotency;
 mod jobs;
 mod queries;
 mod rows;
@@ -83,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bulk/jobs/{id}/results", get(bulk::results))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(request_id))
         .with_state(state)

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use spectra_worker::ports::{KeyStore, Warehouse};
+use spectra_worker::ports::{IdempotencyStore, KeyStore, Warehouse};
 use spectra_worker::producer::Producer;
 
 /// Request bodies larger than this are refused with 413 (API Gateway's 10 MiB).
@@ -17,13 +17,20 @@ pub struct AppState {
     pub keys: Arc<dyn KeyStore>,
     /// Where synchronous queries run.
     pub warehouse: Arc<dyn Warehouse>,
+    /// `X-Idempotency-Key` records.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     /// Largest request body accepted.
     pub body_limit: usize,
 }
 
 impl AppState {
     /// State with the default body limit.
-    pub fn new(producer: Producer, keys: Arc<dyn KeyStore>, warehouse: Arc<dyn Warehouse>) -> Self {
-        Self { producer, keys, warehouse, body_limit: DEFAULT_BODY_LIMIT }
+    pub fn new(
+        producer: Producer,
+        keys: Arc<dyn KeyStore>,
+        warehouse: Arc<dyn Warehouse>,
+        idempotency: Arc<dyn IdempotencyStore>,
+    ) -> Self {
+        Self { producer, keys, warehouse, idempotency, body_limit: DEFAULT_BODY_LIMIT }
     }
 }

@@ -41,7 +41,12 @@ impl Stack {
         let stack = EmbeddedPlatform::open(dir.path(), &base, Settings::default()).await.unwrap();
         let warehouse = Arc::new(stack.open_warehouse(dir.path(), WarehouseConfig::default()).await.unwrap());
         let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-        let state = AppState::new(Producer::new(stack.platform.clone()), keys.clone(), warehouse.clone());
+        let state = AppState::new(
+            Producer::new(stack.platform.clone()),
+            keys.clone(),
+            warehouse.clone(),
+            Arc::new(stack.idempotency.clone()),
+        );
         let router = spectra_api::router(state).merge(object_routes(stack.objects.clone()));
         let stop = CancellationToken::new();
         let serving = stop.clone();

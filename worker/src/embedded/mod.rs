@@ -6,12 +6,14 @@
 //! | `Queue` | [`SqliteQueue`] | `queue.sqlite` (WAL), one table for all queues plus dead letters |
 //! | `JobStore` | [`SqliteJobStore`] | `jobs.sqlite` (WAL) |
 //! | `KeyStore` | [`SqliteKeyStore`] | `jobs.sqlite`, table `api_keys` |
+//! | `IdempotencyStore` | [`SqliteIdempotencyStore`] | `jobs.sqlite`, table `idempotency_keys` |
 //! | `ObjectStore` | [`LocalObjectStore`] (+ [`object_routes`] for presigned links) | `objects/<bucket>/<key>` |
 //! | `EventBus` | [`QueueEventBus`] | the `events` queue |
 //! | `Warehouse` | [`DuckWarehouse`] | `warehouse.duckdb` (statement ledger inside) |
 
 mod admin;
 mod event_bus;
+mod idempotency;
 mod job_store;
 mod key_store;
 mod object_routes;
@@ -25,6 +27,7 @@ mod warehouse;
 
 pub use admin::{ADDR_FILE, SqlOutcome, SqlRequest, TOKEN_FILE, admin_routes, load_or_create_token, run_script};
 pub use event_bus::QueueEventBus;
+pub use idempotency::SqliteIdempotencyStore;
 pub use job_store::SqliteJobStore;
 pub use key_store::SqliteKeyStore;
 pub use object_routes::object_routes;

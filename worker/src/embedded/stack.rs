@@ -11,8 +11,8 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use super::{
-    DuckWarehouse, LocalObjectStore, QueueConfig, QueueEventBus, SqliteJobStore, SqliteKeyStore, SqliteQueue,
-    WarehouseConfig,
+    DuckWarehouse, LocalObjectStore, QueueConfig, QueueEventBus, SqliteIdempotencyStore, SqliteJobStore,
+    SqliteKeyStore, SqliteQueue, WarehouseConfig,
 };
 use crate::platform::{Platform, Settings};
 use crate::ports::{ObjectError, Queue, QueueError, StoreError, WarehouseError};
@@ -73,6 +73,8 @@ pub struct EmbeddedPlatform {
     pub objects: LocalObjectStore,
     /// API keys.
     pub keys: SqliteKeyStore,
+    /// `X-Idempotency-Key` records.
+    pub idempotency: SqliteIdempotencyStore,
 }
 
 impl EmbeddedPlatform {
@@ -88,6 +90,7 @@ impl EmbeddedPlatform {
         let events = SqliteQueue::open(&queue_file, EVENTS_QUEUE, config).await?;
         let store = SqliteJobStore::open(&data_dir.join(JOBS_FILE)).await?;
         let keys = SqliteKeyStore::open(&data_dir.join(JOBS_FILE)).await?;
+        let idempotency = SqliteIdempotencyStore::open(&data_dir.join(JOBS_FILE)).await?;
         let objects = LocalObjectStore::open(&data_dir.join(OBJECTS_DIR), &settings.bucket, public_url).await?;
         let platform = Platform {
             queue: Arc::new(work.clone()),
@@ -96,7 +99,7 @@ impl EmbeddedPlatform {
             bus: Arc::new(QueueEventBus::new(events.clone(), "local")),
             settings: Arc::new(settings),
         };
-        Ok(Self { platform, work, events, objects, keys })
+        Ok(Self { platform, work, events, objects, keys, idempotency })
     }
 
     /// Opens the data directory's warehouse in this process. Its status-change events go to the

@@ -6,6 +6,7 @@
 //! (`is_retryable`), so callers never match on message text.
 
 mod event_bus;
+mod idempotency;
 mod job_store;
 mod key_store;
 mod object_store;
@@ -13,6 +14,7 @@ mod queue;
 mod warehouse;
 
 pub use event_bus::{BusError, EventBus, MAX_PUBLISH_BATCH};
+pub use idempotency::{Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, StoredResponse};
 pub use job_store::{JobPage, JobStore, ListFilter, MAX_PAGE_SIZE, StoreError, UpdateOutcome};
 pub use key_store::{ApiKeyRecord, KeyStore, MintedKey, hash_key, mint_key};
 pub use object_store::{

@@ -1,0 +1,86 @@
+//! `X-Idempotency-Key` on POSTs: replays, conflicting reuse, failures not kept, tenants apart,
+//! no replay without credentials, concurrent repeats.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Stack, code};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn post(s: &Stack, key: &str, tenant: &str, idem: &str, path: &str, body: Value) -> (StatusCode, bool, Value) {
+    let response = s
+        .http
+        .post(format!("{}{path}", s.base))
+        .bearer_auth(key)
+        .header("X-Tenant-ID", tenant)
+        .header("X-Idempotency-Key", idem)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let replayed = response.headers().get("idempotent-replayed").is_some();
+    (response.status(), replayed, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_gets_the_first_response_and_runs_nothing() {
+    let s = Stack::start().await;
+    let key = s.key("acme").await;
+    let body = json!({"operation": "insert", "object": "t"});
+    let (status, replayed, first) = post(&s, &key, "acme", "create-1", "/v1/bulk/jobs", body.clone()).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false), "{first}");
+    let (status, replayed, again) = post(&s, &key, "acme", "create-1", "/v1/bulk/jobs", body.clone()).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true));
+    assert_eq!(again["job_id"], first["job_id"]);
+    let (_, listed) = s.call(&key, "acme", reqwest::Method::GET, "/v1/bulk/jobs", None).await;
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "one job, not two");
+
+    let (status, _, other) =
+        post(&s, &key, "acme", "create-1", "/v1/bulk/jobs", json!({"operation": "insert", "object": "u"})).await;
+    assert_eq!((status, code(&other)), (StatusCode::CONFLICT, "CONFLICT"), "same key, different request");
+
+    let globex = s.key("globex").await;
+    let (status, replayed, theirs) = post(&s, &globex, "globex", "create-1", "/v1/bulk/jobs", body.clone()).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false), "keys are per tenant");
+    assert_ne!(theirs["job_id"], first["job_id"]);
+
+    let (status, _, denied) = post(&s, "sk_0_wrong", "acme", "create-1", "/v1/bulk/jobs", body).await;
+    assert_eq!((status, code(&denied)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), "no replay without credentials");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_not_kept_so_a_corrected_retry_runs() {
+    let s = Stack::start().await;
+    let key = s.key("acme").await;
+    let (status, _, bad) =
+        post(&s, &key, "acme", "k2", "/v1/bulk/jobs", json!({"operation": "merge", "object": "t"})).await;
+    assert_eq!((status, code(&bad)), (StatusCode::BAD_REQUEST, "INVALID_REQUEST"));
+    let (status, replayed, _) =
+        post(&s, &key, "acme", "k2", "/v1/bulk/jobs", json!({"operation": "insert", "object": "t"})).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_repeats_run_once() {
+    let s = Stack::start().await;
+    let key = s.key("acme").await;
+    s.sql("CREATE TABLE big AS SELECT i FROM range(1000000) t(i)").await;
+    let body = json!({"sql": "SELECT count(DISTINCT i % 1000003) AS n FROM big"});
+    let (a, b) = tokio::join!(
+        post(&s, &key, "acme", "q-1", "/v1/queries", body.clone()),
+        post(&s, &key, "acme", "q-1", "/v1/queries", body.clone())
+    );
+    let outcomes = [a, b];
+    let ran: Vec<_> = outcomes.iter().filter(|(status, replayed, _)| *status == StatusCode::OK && !replayed).collect();
+    assert_eq!(ran.len(), 1, "exactly one ran: {outcomes:?}");
+    for (status, replayed, body) in &outcomes {
+        match *status {
+            StatusCode::OK if *replayed => assert_eq!(body["metadata"]["job_id"], ran[0].2["metadata"]["job_id"]),
+            StatusCode::OK => {}
+            StatusCode::CONFLICT => assert_eq!(code(body), "CONFLICT"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+}

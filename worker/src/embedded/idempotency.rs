@@ -1,0 +1,114 @@
+//! The embedded `IdempotencyStore`: a SQLite table beside the job table; the claim is an
+//! `INSERT ... ON CONFLICT DO NOTHING`, which SQLite serialises across processes.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{OptionalExtension, params};
+use spectra_state_machine::TenantId;
+
+use super::sqlite::{Db, DbError};
+use crate::ports::{Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, StoreError, StoredResponse};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    tenant_id   TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,
+    claimed_at  INTEGER NOT NULL,
+    status      INTEGER,
+    body        TEXT,
+    PRIMARY KEY (tenant_id, key)
+);
+";
+
+fn unavailable(e: DbError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Idempotency records in SQLite. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteIdempotencyStore {
+    db: Db,
+}
+
+impl SqliteIdempotencyStore {
+    /// Opens (creating if needed) the table in the database file at `path`.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self { db: Db::open(path, SCHEMA).await.map_err(unavailable)? })
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SqliteIdempotencyStore {
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let (tenant, key, fingerprint) = (tenant.to_string(), key.to_owned(), fingerprint.to_owned());
+        let expired = (now - Duration::hours(IDEMPOTENCY_TTL_HOURS)).timestamp_millis();
+        let now = now.timestamp_millis();
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2 AND claimed_at < ?3",
+                    params![tenant, key, expired],
+                )?;
+                let claimed = tx.execute(
+                    "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, claimed_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (tenant_id, key) DO NOTHING",
+                    params![tenant, key, fingerprint, now],
+                )?;
+                let claim = if claimed == 1 {
+                    Claim::Fresh
+                } else {
+                    let row: Option<(String, Option<u16>, Option<String>)> = tx
+                        .query_row(
+                            "SELECT fingerprint, status, body FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2",
+                            params![tenant, key],
+                            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                        )
+                        .optional()?;
+                    match row {
+                        Some((stored, _, _)) if stored != fingerprint => Claim::Mismatch,
+                        Some((_, Some(status), Some(body))) => Claim::Replay(StoredResponse { status, body }),
+                        _ => Claim::InProgress,
+                    }
+                };
+                tx.commit()?;
+                Ok(claim)
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn complete(&self, tenant: &TenantId, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
+        let (tenant, key, response) = (tenant.to_string(), key.to_owned(), response.clone());
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE idempotency_keys SET status = ?3, body = ?4 WHERE tenant_id = ?1 AND key = ?2",
+                    params![tenant, key, response.status, response.body],
+                )?;
+                Ok(())
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn release(&self, tenant: &TenantId, key: &str) -> Result<(), StoreError> {
+        let (tenant, key) = (tenant.to_string(), key.to_owned());
+        self.db
+            .call(move |conn| {
+                conn.execute("DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2", params![tenant, key])?;
+                Ok(())
+            })
+            .await
+            .map_err(unavailable)
+    }
+}
