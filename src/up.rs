@@ -63,6 +63,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
         keys.clone(),
         warehouse.clone(),
         Arc::new(stack.idempotency.clone()),
+        Arc::new(stack.rates.clone()),
     );
     let shutdown = CancellationToken::new();
     let router = spectra_api::router(api)

@@ -42,12 +42,15 @@ async fn main() {
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
     let minted = mint_key(&TenantId::parse("bench").unwrap());
     keys.put(&minted.record).await.unwrap();
-    let state = AppState::new(
+    let mut state = AppState::new(
         Producer::new(stack.platform.clone()),
         keys,
         warehouse.clone(),
         Arc::new(stack.idempotency.clone()),
+        Arc::new(stack.rates.clone()),
     );
+    // Measure the API, not the rate limiter's refusals.
+    state.limits.queries = u64::MAX;
     let stop = CancellationToken::new();
     let serving = stop.clone();
     tokio::spawn(async move {

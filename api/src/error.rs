@@ -63,6 +63,12 @@ impl ApiError {
             .with_details(json!({ "limit_bytes": limit }))
     }
 
+    /// 429 `RATE_LIMITED`, to retry after `seconds`.
+    pub fn rate_limited(seconds: i64) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "Too many requests")
+            .with_details(json!({ "retry_after": seconds.max(1) }))
+    }
+
     /// 504 `QUERY_TIMEOUT`: the statement was cancelled.
     pub fn timeout(seconds: u64) -> Self {
         Self::new(StatusCode::GATEWAY_TIMEOUT, "QUERY_TIMEOUT", "the query ran past its timeout and was cancelled")

@@ -7,12 +7,12 @@
 //! - `jobs`: `/v1/jobs/{id}` (status, results, cancel).
 //! - `bulk`: `/v1/bulk/jobs` over the producer library.
 //! - `auth`: API-key bearer auth and the `X-Tenant-ID` check ([`Principal`]).
-//! - `idempotency`: `X-Idempotency-Key` replays.
+//! - `idempotency`: `X-Idempotency-Key` replays; `rate_limit`: per-tenant limits.
 //! - `error`: the seed's error envelope ([`ApiError`]); `extract`: JSON bodies and ids that fail
 //!   with it.
 //!
 //! Built so far (issue #5, in steps): the Query, Job and Bulk APIs with API keys and
-//! idempotency keys. Next: JWT, rate limits, the OpenAPI document.
+//! idempotency keys and rate limits. Next: JWT and the OpenAPI document.
 
 mod auth;
 mod bulk;
@@ -21,6 +21,7 @@ mod extract;
 mod idempotency;
 mod jobs;
 mod queries;
+mod rate_limit;
 mod rows;
 mod state;
 
@@ -35,6 +36,7 @@ use tracing::Instrument;
 
 pub use auth::Principal;
 pub use error::ApiError;
+pub use rate_limit::RateLimits;
 pub use state::{AppState, DEFAULT_BODY_LIMIT};
 
 /// The request id header, echoed on every response.
@@ -86,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::rate_limit))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(request_id))
         .with_state(state)

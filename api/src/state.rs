@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use spectra_worker::ports::{IdempotencyStore, KeyStore, Warehouse};
+use spectra_worker::ports::{IdempotencyStore, KeyStore, RateCounter, Warehouse};
+
+use crate::rate_limit::RateLimits;
 use spectra_worker::producer::Producer;
 
 /// Request bodies larger than this are refused with 413 (API Gateway's 10 MiB).
@@ -19,18 +21,24 @@ pub struct AppState {
     pub warehouse: Arc<dyn Warehouse>,
     /// `X-Idempotency-Key` records.
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Request counters for the rate limits.
+    pub rates: Arc<dyn RateCounter>,
+    /// The rate limits.
+    pub limits: RateLimits,
     /// Largest request body accepted.
     pub body_limit: usize,
 }
 
 impl AppState {
-    /// State with the default body limit.
+    /// State with the default body limit and the seed's rate limits.
     pub fn new(
         producer: Producer,
         keys: Arc<dyn KeyStore>,
         warehouse: Arc<dyn Warehouse>,
         idempotency: Arc<dyn IdempotencyStore>,
+        rates: Arc<dyn RateCounter>,
     ) -> Self {
-        Self { producer, keys, warehouse, idempotency, body_limit: DEFAULT_BODY_LIMIT }
+        let limits = RateLimits::default();
+        Self { producer, keys, warehouse, idempotency, rates, limits, body_limit: DEFAULT_BODY_LIMIT }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
-use spectra_api::AppState;
+use spectra_api::{AppState, RateLimits};
 use spectra_state_machine::TenantId;
 use spectra_worker::consumer::{self, ConsumerConfig};
 use spectra_worker::contract::warehouse::run;
@@ -35,18 +35,24 @@ impl Drop for Stack {
 
 impl Stack {
     pub async fn start() -> Self {
+        Self::start_with(RateLimits::default()).await
+    }
+
+    pub async fn start_with(limits: RateLimits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let stack = EmbeddedPlatform::open(dir.path(), &base, Settings::default()).await.unwrap();
         let warehouse = Arc::new(stack.open_warehouse(dir.path(), WarehouseConfig::default()).await.unwrap());
         let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-        let state = AppState::new(
+        let mut state = AppState::new(
             Producer::new(stack.platform.clone()),
             keys.clone(),
             warehouse.clone(),
             Arc::new(stack.idempotency.clone()),
+            Arc::new(stack.rates.clone()),
         );
+        state.limits = limits;
         let router = spectra_api::router(state).merge(object_routes(stack.objects.clone()));
         let stop = CancellationToken::new();
         let serving = stop.clone();

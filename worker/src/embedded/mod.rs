@@ -7,6 +7,7 @@
 //! | `JobStore` | [`SqliteJobStore`] | `jobs.sqlite` (WAL) |
 //! | `KeyStore` | [`SqliteKeyStore`] | `jobs.sqlite`, table `api_keys` |
 //! | `IdempotencyStore` | [`SqliteIdempotencyStore`] | `jobs.sqlite`, table `idempotency_keys` |
+//! | `RateCounter` | [`SqliteRateCounter`] | `jobs.sqlite`, table `rate_counters` |
 //! | `ObjectStore` | [`LocalObjectStore`] (+ [`object_routes`] for presigned links) | `objects/<bucket>/<key>` |
 //! | `EventBus` | [`QueueEventBus`] | the `events` queue |
 //! | `Warehouse` | [`DuckWarehouse`] | `warehouse.duckdb` (statement ledger inside) |
@@ -20,6 +21,7 @@ mod object_routes;
 mod object_store;
 mod presign;
 mod queue;
+mod rate_counter;
 mod sqlite;
 mod stack;
 mod walk;
@@ -33,6 +35,7 @@ pub use key_store::SqliteKeyStore;
 pub use object_routes::object_routes;
 pub use object_store::LocalObjectStore;
 pub use queue::{DeadLetter, QueueConfig, SqliteQueue};
+pub use rate_counter::SqliteRateCounter;
 pub use stack::{
     EVENTS_QUEUE, EmbeddedPlatform, JOBS_FILE, OBJECTS_DIR, OpenError, QUEUE_FILE, WAREHOUSE_FILE, WORK_QUEUE,
 };

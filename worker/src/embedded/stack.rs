@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use super::{
     DuckWarehouse, LocalObjectStore, QueueConfig, QueueEventBus, SqliteIdempotencyStore, SqliteJobStore,
-    SqliteKeyStore, SqliteQueue, WarehouseConfig,
+    SqliteKeyStore, SqliteQueue, SqliteRateCounter, WarehouseConfig,
 };
 use crate::platform::{Platform, Settings};
 use crate::ports::{ObjectError, Queue, QueueError, StoreError, WarehouseError};
@@ -75,6 +75,8 @@ pub struct EmbeddedPlatform {
     pub keys: SqliteKeyStore,
     /// `X-Idempotency-Key` records.
     pub idempotency: SqliteIdempotencyStore,
+    /// Per-tenant rate counters.
+    pub rates: SqliteRateCounter,
 }
 
 impl EmbeddedPlatform {
@@ -91,6 +93,7 @@ impl EmbeddedPlatform {
         let store = SqliteJobStore::open(&data_dir.join(JOBS_FILE)).await?;
         let keys = SqliteKeyStore::open(&data_dir.join(JOBS_FILE)).await?;
         let idempotency = SqliteIdempotencyStore::open(&data_dir.join(JOBS_FILE)).await?;
+        let rates = SqliteRateCounter::open(&data_dir.join(JOBS_FILE)).await?;
         let objects = LocalObjectStore::open(&data_dir.join(OBJECTS_DIR), &settings.bucket, public_url).await?;
         let platform = Platform {
             queue: Arc::new(work.clone()),
@@ -99,7 +102,7 @@ impl EmbeddedPlatform {
             bus: Arc::new(QueueEventBus::new(events.clone(), "local")),
             settings: Arc::new(settings),
         };
-        Ok(Self { platform, work, events, objects, keys, idempotency })
+        Ok(Self { platform, work, events, objects, keys, idempotency, rates })
     }
 
     /// Opens the data directory's warehouse in this process. Its status-change events go to the

@@ -11,6 +11,7 @@ mod job_store;
 mod key_store;
 mod object_store;
 mod queue;
+mod rate_limit;
 mod warehouse;
 
 pub use event_bus::{BusError, EventBus, MAX_PUBLISH_BATCH};
@@ -21,6 +22,7 @@ pub use object_store::{
     ByteReader, MAX_KEY_BYTES, MAX_PRESIGN_EXPIRY, ObjectError, ObjectKey, ObjectMeta, ObjectStore, PresignedUrl,
 };
 pub use queue::{AckOutcome, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
+pub use rate_limit::RateCounter;
 pub use warehouse::{
     ColumnMetadata, Field, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, SubStatement,
     Warehouse, WarehouseError, wait_for,

@@ -1,0 +1,86 @@
+//! Per-tenant rate limits by endpoint group (seed 001's table), counted in shared storage so
+//! every API instance enforces the same limit. Every limited response carries
+//! `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds); past the
+//! limit the answer is 429 `RATE_LIMITED` with `details.retry_after` in seconds.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Requests per window, per tenant, per group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `POST /v1/queries`.
+    pub queries: u64,
+    /// `/v1/jobs/*`.
+    pub job_reads: u64,
+    /// `POST /v1/bulk/jobs`.
+    pub bulk_creates: u64,
+    /// The rest of `/v1/bulk/*`.
+    pub bulk_reads: u64,
+    /// The window, in seconds (a minute in the seed).
+    pub window_seconds: i64,
+}
+
+impl Default for RateLimits {
+    /// Seed 001: 100/min queries, 300/min job reads, 10/min bulk creates, 100/min bulk reads.
+    fn default() -> Self {
+        Self { queries: 100, job_reads: 300, bulk_creates: 10, bulk_reads: 100, window_seconds: 60 }
+    }
+}
+
+impl RateLimits {
+    /// The group and limit of a request; `None` for unlimited routes (health, objects).
+    fn group(&self, method: &Method, path: &str) -> Option<(&'static str, u64)> {
+        match (method, path) {
+            (&Method::POST, "/v1/queries") => Some(("queries", self.queries)),
+            (_, p) if p.starts_with("/v1/jobs") => Some(("jobs", self.job_reads)),
+            (&Method::POST, "/v1/bulk/jobs") => Some(("bulk_create", self.bulk_creates)),
+            (_, p) if p.starts_with("/v1/bulk") => Some(("bulk", self.bulk_reads)),
+            _ => None,
+        }
+    }
+}
+
+fn header(n: i64) -> HeaderValue {
+    HeaderValue::from(n)
+}
+
+/// The middleware. It authenticates (a limit is per tenant) and leaves the [`Principal`] in the
+/// request for the handler.
+pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limits = state.limits;
+    let Some((group, limit)) = limits.group(request.method(), request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let (mut parts, body) = request.into_parts();
+    let who = match Principal::from_request_parts(&mut parts, &state).await {
+        Ok(who) => who,
+        Err(e) => return e.into_response(),
+    };
+    parts.extensions.insert(who.clone());
+    let now = Utc::now().timestamp();
+    let window = limits.window_seconds.max(1);
+    let start = now - now.rem_euclid(window);
+    let reset = start + window;
+    let count = match state.rates.hit(&who.tenant, group, start, Utc::now()).await {
+        Ok(count) => count,
+        Err(e) => return ApiError::unavailable(&e).into_response(),
+    };
+    let mut response = if count > limit {
+        ApiError::rate_limited(reset - now).into_response()
+    } else {
+        next.run(Request::from_parts(parts, body)).await
+    };
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", header(i64::try_from(limit).unwrap_or(i64::MAX)));
+    headers.insert("x-ratelimit-remaining", header(i64::try_from(limit.saturating_sub(count)).unwrap_or(0)));
+    headers.insert("x-ratelimit-reset", header(reset));
+    response
+}
