@@ -12,7 +12,7 @@
 //!   with it.
 //!
 //! Built so far (issue #5, in steps): the Query, Job and Bulk APIs with API keys and
-//! idempotency keys and rate limits. Next: JWT and the OpenAPI document.
+//! idempotency keys and rate limits, and the OpenAPI document. Next: JWT bearer tokens.
 
 mod auth;
 mod bulk;
@@ -59,6 +59,30 @@ async fn request_id(request: Request, next: Next) -> Response {
     response
 }
 
+/// The OpenAPI 3.1 document in `schemas/`, served as is.
+pub const OPENAPI: &str = include_str!("../../schemas/openapi.json");
+
+/// Every (method, path) the router serves; a test checks it against the router and the
+/// OpenAPI document, both ways. Keep it beside the routes.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/v1/openapi.json"),
+    ("POST", "/v1/queries"),
+    ("GET", "/v1/jobs/{id}"),
+    ("DELETE", "/v1/jobs/{id}"),
+    ("GET", "/v1/jobs/{id}/results"),
+    ("GET", "/v1/bulk/jobs"),
+    ("POST", "/v1/bulk/jobs"),
+    ("GET", "/v1/bulk/jobs/{id}"),
+    ("PATCH", "/v1/bulk/jobs/{id}"),
+    ("GET", "/v1/bulk/jobs/{id}/upload-url"),
+    ("GET", "/v1/bulk/jobs/{id}/results"),
+];
+
+async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
 async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
@@ -78,6 +102,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.body_limit;
     Router::new()
         .route("/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
         .route("/v1/queries", axum::routing::post(queries::execute))
         .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/v1/jobs/{id}/results", get(jobs::results))
