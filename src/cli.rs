@@ -129,6 +129,18 @@ pub struct UpArgs {
     /// Visibility timeout of received messages (a heartbeat extends it for long handlers).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub visibility_timeout: Duration,
+    /// Accept HS256 JWT bearer tokens signed with the secret in this file (API keys always work).
+    #[arg(long, env = "SPECTRA_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+    /// The `iss` a JWT must carry.
+    #[arg(long, env = "SPECTRA_JWT_ISSUER", requires = "jwt_secret_file")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` a JWT must carry.
+    #[arg(long, env = "SPECTRA_JWT_AUDIENCE", requires = "jwt_secret_file")]
+    pub jwt_audience: Option<String>,
+    /// The JWT claim that names the tenant.
+    #[arg(long, default_value = "tenant_id", env = "SPECTRA_JWT_TENANT_CLAIM")]
+    pub jwt_tenant_claim: String,
     /// At shutdown, how long in-flight messages may take before they are released.
     #[arg(long, default_value = "25s", value_parser = parse_duration)]
     pub shutdown_deadline: Duration,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use spectra_api::AppState;
+use spectra_api::{AppState, JwtConfig};
 use spectra_state_machine::TenantId;
 use spectra_worker::consumer::{self, ConsumerConfig};
 use spectra_worker::embedded::{
@@ -58,13 +58,26 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     let token = load_or_create_token(data_dir).await.context("reading the admin token")?;
 
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-    let api = AppState::new(
+    let mut api = AppState::new(
         Producer::new(stack.platform.clone()),
         keys.clone(),
         warehouse.clone(),
         Arc::new(stack.idempotency.clone()),
         Arc::new(stack.rates.clone()),
     );
+    if let Some(path) = &args.jwt_secret_file {
+        let secret =
+            tokio::fs::read(path).await.with_context(|| format!("reading --jwt-secret-file {}", path.display()))?;
+        if secret.len() < 32 {
+            anyhow::bail!("--jwt-secret-file {}: an HS256 secret needs at least 32 bytes", path.display());
+        }
+        api.jwt = Some(Arc::new(JwtConfig {
+            issuer: args.jwt_issuer.clone(),
+            audience: args.jwt_audience.clone(),
+            tenant_claim: args.jwt_tenant_claim.clone(),
+            ..JwtConfig::hs256(secret)
+        }));
+    }
     let shutdown = CancellationToken::new();
     let router = spectra_api::router(api)
         .merge(object_routes(stack.objects.clone()))

@@ -1,5 +1,5 @@
-//! Who is calling: `Authorization: Bearer <API key>` and `X-Tenant-ID`, checked on every request
-//! that touches tenant data. JWT bearer tokens come next (issue #5); API keys work now.
+//! Who is calling: `Authorization: Bearer <API key or JWT>` and `X-Tenant-ID`, checked on every
+//! request that touches tenant data.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -7,6 +7,7 @@ use spectra_state_machine::TenantId;
 use spectra_worker::ports::hash_key;
 
 use crate::error::ApiError;
+use crate::jwt::{looks_like_jwt, verify};
 use crate::state::AppState;
 
 /// The authenticated caller.
@@ -37,6 +38,18 @@ impl FromRequestParts<AppState> for Principal {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("missing credentials: send Authorization: Bearer <API key>"))?;
+        if looks_like_jwt(token) {
+            let Some(config) = &state.jwt else {
+                return Err(ApiError::unauthorized("JWT bearer tokens are not enabled"));
+            };
+            let (tenant, subject) = verify(token, config, chrono::Utc::now().timestamp())
+                .map_err(|why| ApiError::unauthorized(format!("invalid token: {why}")))?;
+            return match header("x-tenant-id") {
+                Some(t) if t == tenant.as_str() => Ok(Principal { tenant, key_id: format!("jwt:{subject}") }),
+                Some(_) => Err(ApiError::forbidden("X-Tenant-ID does not match the credentials")),
+                None => Err(ApiError::forbidden("the X-Tenant-ID header is required")),
+            };
+        }
         // Keys are looked up by their hash: the store never sees or keeps the key itself.
         let hash = hash_key(token);
         let record = match state.keys.find(&hash).await {

@@ -20,6 +20,7 @@ mod error;
 mod extract;
 mod idempotency;
 mod jobs;
+mod jwt;
 mod queries;
 mod rate_limit;
 mod rows;
@@ -36,6 +37,7 @@ use tracing::Instrument;
 
 pub use auth::Principal;
 pub use error::ApiError;
+pub use jwt::JwtConfig;
 pub use rate_limit::RateLimits;
 pub use state::{AppState, DEFAULT_BODY_LIMIT};
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use spectra_worker::ports::{IdempotencyStore, KeyStore, RateCounter, Warehouse};
 
+use crate::jwt::JwtConfig;
 use crate::rate_limit::RateLimits;
 use spectra_worker::producer::Producer;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub rates: Arc<dyn RateCounter>,
     /// The rate limits.
     pub limits: RateLimits,
+    /// JWT bearer tokens, when configured (API keys always work).
+    pub jwt: Option<Arc<JwtConfig>>,
     /// Largest request body accepted.
     pub body_limit: usize,
 }
@@ -39,6 +42,6 @@ impl AppState {
         rates: Arc<dyn RateCounter>,
     ) -> Self {
         let limits = RateLimits::default();
-        Self { producer, keys, warehouse, idempotency, rates, limits, body_limit: DEFAULT_BODY_LIMIT }
+        Self { producer, keys, warehouse, idempotency, rates, limits, jwt: None, body_limit: DEFAULT_BODY_LIMIT }
     }
 }

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Stack, code};
+use crate::common::{Stack, code};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use spectra_worker::ports::{StatementStatus, Warehouse};

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::Stack;
+use crate::common::Stack;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

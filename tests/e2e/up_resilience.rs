@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use spectra_worker::embedded::{QUEUE_FILE, QueueConfig, SqliteQueue, WORK_QUEUE};
 use spectra_worker::ports::{OutgoingMessage, Queue};
 

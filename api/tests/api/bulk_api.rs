@@ -4,9 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{Stack, code};
+use crate::common::{Stack, code};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use spectra_worker::contract::warehouse::run;
@@ -229,4 +227,36 @@ async fn lists_filter_and_page_and_requests_carry_an_id() {
     assert_eq!(response.headers()["x-request-id"], "req-123");
     let generated = s.http.get(format!("{}/health", s.base)).send().await.unwrap();
     assert_eq!(generated.headers()["x-request-id"].len(), 36);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_bearer_tokens_are_checked_like_keys() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use hmac::{Hmac, KeyInit, Mac};
+
+    let config =
+        spectra_api::JwtConfig { audience: Some("spectra".into()), ..spectra_api::JwtConfig::hs256(b"k".to_vec()) };
+    let s = Stack::start_configured(|state| state.jwt = Some(std::sync::Arc::new(config))).await;
+    let now = chrono::Utc::now().timestamp();
+    let token = |alg: &str, claims: Value| {
+        let h = URL_SAFE_NO_PAD.encode(json!({"alg": alg}).to_string());
+        let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"k").unwrap();
+        mac.update(format!("{h}.{p}").as_bytes());
+        format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    };
+    let good = token("HS256", json!({"sub": "u", "tenant_id": "acme", "aud": "spectra", "exp": now + 60}));
+    let (status, _) = s.call(&good, "acme", Method::GET, "/v1/bulk/jobs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = s.call(&good, "globex", Method::GET, "/v1/bulk/jobs", None).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "FORBIDDEN"), "tenant mismatch");
+    for bad in [
+        token("HS256", json!({"tenant_id": "acme", "aud": "spectra", "exp": now - 120})),
+        token("HS256", json!({"tenant_id": "acme", "aud": "other", "exp": now + 60})),
+        token("none", json!({"tenant_id": "acme", "aud": "spectra", "exp": now + 60})),
+    ] {
+        let (status, body) = s.call(&bad, "acme", Method::GET, "/v1/bulk/jobs", None).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), "{body}");
+    }
 }

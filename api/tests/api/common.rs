@@ -35,10 +35,14 @@ impl Drop for Stack {
 
 impl Stack {
     pub async fn start() -> Self {
-        Self::start_with(RateLimits::default()).await
+        Self::start_configured(|_| {}).await
     }
 
     pub async fn start_with(limits: RateLimits) -> Self {
+        Self::start_configured(|state| state.limits = limits).await
+    }
+
+    pub async fn start_configured(configure: impl FnOnce(&mut AppState)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -52,7 +56,7 @@ impl Stack {
             Arc::new(stack.idempotency.clone()),
             Arc::new(stack.rates.clone()),
         );
-        state.limits = limits;
+        configure(&mut state);
         let router = spectra_api::router(state).merge(object_routes(stack.objects.clone()));
         let stop = CancellationToken::new();
         let serving = stop.clone();

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{Stack, code};
+use crate::common::{Stack, code};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -1,0 +1,11 @@
+//! The `spectra` binary end to end: the CLI, `spectra sql`, and jobs through `spectra up`. One
+//! test binary (each links DuckDB, about 1 GB in a debug build); the suites are its modules.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod common;
+mod sql;
+mod up_export;
+mod up_ingest;
+mod up_resilience;

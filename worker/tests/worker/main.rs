@@ -1,0 +1,12 @@
+//! The worker crate beyond its unit tests: schemas, port contracts on the embedded adapters,
+//! the embedded warehouse, the consumer loop and the SQL guard. One test binary (each links
+//! DuckDB, about 1 GB in a debug build); the suites are its modules.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod consumer;
+mod embedded_adapters;
+mod embedded_contract;
+mod embedded_warehouse;
+mod schemas;
+mod sql_guard;
