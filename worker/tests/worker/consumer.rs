@@ -130,11 +130,11 @@ async fn shutdown_releases_work_that_misses_the_deadline() {
     let r = start(5, Duration::from_secs(60), |_| Disposition::Ack, config).await;
     let handler = r.handler.clone();
     until("the handler to start", || !handler.seen.lock().unwrap().is_empty()).await;
-    let stopping = Instant::now();
     r.stop.cancel();
     let stats = r.done.await.unwrap();
-    assert!(stopping.elapsed() < Duration::from_secs(5), "stopped at the deadline, not after the handler");
+    // The handler (a minute of work) was stopped at the deadline, not waited for.
     assert_eq!(stats.released.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.acked.load(Ordering::Relaxed), 0);
     // Released, not lost: it is deliverable again at once.
     let again = r.queue.receive(1, Duration::ZERO, Duration::from_secs(30)).await.unwrap();
     assert_eq!(again.len(), 1);
