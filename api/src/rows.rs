@@ -3,20 +3,8 @@
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
-use serde_json::{Value, json};
+use serde_json::Value;
 use spectra_worker::ports::Field;
-
-/// A result value as JSON.
-pub fn field(value: &Field) -> Value {
-    match value {
-        Field::IsNull => Value::Null,
-        Field::Boolean(b) => json!(b),
-        Field::Long(n) => json!(n),
-        Field::Double(d) => json!(d),
-        Field::String(s) => json!(s),
-        Field::Blob(b) => json!(b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
-    }
-}
 
 /// Rows under their column names.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +21,7 @@ impl Serialize for Row<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for (column, value) in self.0.iter().zip(self.1) {
-            map.serialize_entry(column, &field(value))?;
+            map.serialize_entry(column, &value.to_json())?;
         }
         map.end()
     }

@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -56,17 +55,6 @@ pub struct SqlOutcome {
     pub rows: Vec<Vec<Value>>,
 }
 
-fn to_json(field: &Field) -> Value {
-    match field {
-        Field::IsNull => Value::Null,
-        Field::Boolean(b) => json!(b),
-        Field::Long(v) => json!(v),
-        Field::Double(v) => json!(v),
-        Field::String(s) => json!(s),
-        Field::Blob(b) => json!(base64::engine::general_purpose::STANDARD.encode(b)),
-    }
-}
-
 /// Runs a script statement by statement; stops after the first that does not finish.
 pub async fn run_script(warehouse: &dyn Warehouse, sql: &str) -> Result<Vec<SqlOutcome>, WarehouseError> {
     let statements = split_script(sql);
@@ -95,7 +83,7 @@ pub async fn run_script(warehouse: &dyn Warehouse, sql: &str) -> Result<Vec<SqlO
                     outcome.columns = page.columns.iter().map(|c| c.name.clone()).collect();
                     outcome.column_types = page.columns.iter().map(|c| c.type_name.clone()).collect();
                 }
-                outcome.rows.extend(page.records.iter().map(|r| r.iter().map(to_json).collect()));
+                outcome.rows.extend(page.records.iter().map(|r| r.iter().map(Field::to_json).collect()));
                 match page.next_token {
                     Some(t) => token = Some(t),
                     None => break,

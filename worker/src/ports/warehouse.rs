@@ -177,6 +177,21 @@ pub enum Field {
     Blob(Vec<u8>),
 }
 
+impl Field {
+    /// The value as JSON: the natural JSON type, text for decimals and times, base64 for bytes.
+    pub fn to_json(&self) -> serde_json::Value {
+        use base64::Engine;
+        match self {
+            Self::IsNull => serde_json::Value::Null,
+            Self::Boolean(b) => (*b).into(),
+            Self::Long(v) => (*v).into(),
+            Self::Double(v) => (*v).into(),
+            Self::String(s) => s.clone().into(),
+            Self::Blob(b) => base64::engine::general_purpose::STANDARD.encode(b).into(),
+        }
+    }
+}
+
 /// One page of GetStatementResult.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultPage {
