@@ -2,7 +2,7 @@
 //! (auth, guard, row cap, job record, submit, polling, paging, JSON) against the same statement
 //! submitted straight to the warehouse and polled the same way.
 //!
-//! Run: `cargo bench --profile dev -p spectra-api --bench query_overhead` (set `BENCH_QUERIES`,
+//! Run: `cargo bench --workspace --profile dev --bench query_overhead` (set `BENCH_QUERIES`,
 //! default 200). Prints p50 / p95 of both and the p50 overhead.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]

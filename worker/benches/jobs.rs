@@ -2,7 +2,7 @@
 //! queue and job store, the worker's consumer loop and handlers, and the DuckDB warehouse, all
 //! in this process, as `spectra up` runs them.
 //!
-//! Run: `cargo bench --profile dev -p spectra-worker --bench jobs` (set `BENCH_JOBS`, default
+//! Run: `cargo bench --workspace --profile dev --bench jobs` (set `BENCH_JOBS`, default
 //! 200 per kind). It prints, per kind of job (a 1,000-row export to CSV, a 100-row CSV insert):
 //! jobs, wall seconds, jobs/s, CPU ms per job (user + system, from /proc/self/stat), and the
 //! p50 / p95 of each job's creation-to-completion time.
