@@ -5,6 +5,7 @@
 
 mod cli;
 mod common;
+mod python_client;
 mod sql;
 mod up_export;
 mod up_ingest;

@@ -154,11 +154,22 @@ pub(crate) fn execute(
         let _ = conn.execute_batch("ROLLBACK");
         record.end_unfinished(status, &error, Utc::now());
         record.duration_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
-        if let Err(e) = ledger::save(conn, record) {
+        // A cancel's last interrupt may still land on this save: try again (a new query clears
+        // DuckDB's interrupt flag), so the ledger ends up saying how the statement ended.
+        let mut saved = ledger::save(conn, record);
+        for _ in 0..3 {
+            if saved.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            saved = ledger::save(conn, record);
+        }
+        if let Err(e) = saved {
             tracing::error!(statement = %record.id, error = %e, "could not record the statement's failure");
         }
     };
-    if ctx.cancelled.load(Ordering::SeqCst) {
+    // `swap` clears the request as it is honoured, which stops the canceller's interrupts.
+    if ctx.cancelled.swap(false, Ordering::SeqCst) {
         fail(&mut record, StatementStatus::Aborted, "the statement was cancelled before it started".into());
         return (record, results);
     }
@@ -187,7 +198,7 @@ pub(crate) fn execute(
                 results[i] = out.result;
             }
             Err(error) => {
-                let cancelled = ctx.cancelled.load(Ordering::SeqCst);
+                let cancelled = ctx.cancelled.swap(false, Ordering::SeqCst);
                 let (status, message) = if cancelled {
                     (StatementStatus::Aborted, "the statement was cancelled".to_owned())
                 } else {
@@ -217,7 +228,11 @@ pub(crate) fn execute(
         for run in &mut record.runs {
             run.status = StatementStatus::Started;
         }
-        fail(&mut record, StatementStatus::Failed, format!("the transaction could not commit: {e}"));
+        if ctx.cancelled.swap(false, Ordering::SeqCst) {
+            fail(&mut record, StatementStatus::Aborted, "the statement was cancelled".into());
+        } else {
+            fail(&mut record, StatementStatus::Failed, format!("the transaction could not commit: {e}"));
+        }
         results = vec![None; record.runs.len()];
     }
     (record, results)

@@ -347,7 +347,8 @@ impl Warehouse for DuckWarehouse {
                 {
                     let registry = inner.registry();
                     let Some(entry) = registry.entries.get(&base) else { return };
-                    if entry.record.status.is_terminal() {
+                    // Done, or the statement has honoured the cancel and is cleaning up.
+                    if entry.record.status.is_terminal() || !entry.cancelled.load(Ordering::SeqCst) {
                         return;
                     }
                     if let Some(interrupt) = &entry.interrupt {
