@@ -24,9 +24,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Run everything in one process on the embedded platform: worker, reconciler, SQLite queue
-    /// and job store, local object store (with presigned links) and DuckDB warehouse, all under
-    /// one data directory. Stops cleanly on SIGTERM or Ctrl-C; a restart picks up every job.
+    /// Run everything in one process on the embedded platform: the REST API, the worker and
+    /// reconciler, SQLite queue and job store, local object store (with presigned links) and
+    /// DuckDB warehouse, all under one data directory. Stops cleanly on SIGTERM or Ctrl-C; a
+    /// restart picks up every job.
     Up(UpArgs),
     /// Run a worker: consume the work queue, drive jobs through their state machine, reconcile.
     Worker,
