@@ -14,7 +14,6 @@ use spectra_worker::embedded::{
 use spectra_worker::handler::Worker;
 use spectra_worker::platform::Settings;
 use spectra_worker::ports::{KeyStore, mint_key};
-use spectra_worker::producer::Producer;
 use spectra_worker::reconciler;
 use tokio_util::sync::CancellationToken;
 
@@ -58,13 +57,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     let token = load_or_create_token(data_dir).await.context("reading the admin token")?;
 
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-    let mut api = AppState::new(
-        Producer::new(stack.platform.clone()),
-        keys.clone(),
-        warehouse.clone(),
-        Arc::new(stack.idempotency.clone()),
-        Arc::new(stack.rates.clone()),
-    );
+    let mut api = AppState::embedded(&stack, warehouse.clone());
     if let Some(path) = &args.jwt_secret_file {
         let secret =
             tokio::fs::read(path).await.with_context(|| format!("reading --jwt-secret-file {}", path.display()))?;

@@ -17,7 +17,6 @@ use spectra_worker::embedded::{EmbeddedPlatform, WarehouseConfig};
 use spectra_worker::handler::Worker;
 use spectra_worker::platform::Settings;
 use spectra_worker::ports::{KeyStore, StatementRequest, Warehouse, mint_key, wait_for};
-use spectra_worker::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -42,13 +41,7 @@ async fn main() {
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
     let minted = mint_key(&TenantId::parse("bench").unwrap());
     keys.put(&minted.record).await.unwrap();
-    let mut state = AppState::new(
-        Producer::new(stack.platform.clone()),
-        keys,
-        warehouse.clone(),
-        Arc::new(stack.idempotency.clone()),
-        Arc::new(stack.rates.clone()),
-    );
+    let mut state = AppState::embedded(&stack, warehouse.clone());
     // Measure the API, not the rate limiter's refusals.
     state.limits.queries = u64::MAX;
     let stop = CancellationToken::new();

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use spectra_state_machine::{AnyState, BulkJob, BulkJobRequest, BulkState, Job, JobKind, TenantId};
 use spectra_worker::ports::{ListFilter, MAX_PAGE_SIZE};
 use spectra_worker::producer::ProducerError;
-use spectra_worker::results::ResultFile;
+use spectra_worker::results::{JobResults, ResultFile};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, guard_error};
@@ -147,25 +147,26 @@ pub async fn upload_url(State(state): State<AppState>, who: Principal, Path(id):
     Ok((StatusCode::OK, Json(json!({"upload_url": link.url, "expires_at": link.expires_at, "method": "PUT"}))))
 }
 
-fn file(f: &ResultFile) -> Value {
-    json!({"download_url": f.download_url, "size_bytes": f.size_bytes, "row_count": f.row_count})
-}
-
 /// `GET /v1/bulk/jobs/{id}/results`: the seed's fields (first part's link, total size), every
 /// part in `files`, and `failed_records_url` when an ingest rejected rows.
 pub async fn results(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Reply {
     let job = bulk_job(&state, &who.tenant, &id).await?;
     let results = state.producer.results(&who.tenant, &job.job_id).await?;
-    Ok((
-        StatusCode::OK,
-        Json(json!({
-            "download_url": results.files.first().map(|f| f.download_url.clone()),
-            "expires_at": results.expires_at,
-            "format": results.format.as_str().to_ascii_lowercase(),
-            "compression": results.compression.as_str().to_ascii_lowercase(),
-            "size_bytes": results.size_bytes(),
-            "files": results.files.iter().map(file).collect::<Vec<_>>(),
-            "failed_records_url": results.failed_records.as_ref().map(|f| f.download_url.clone()),
-        })),
-    ))
+    Ok((StatusCode::OK, Json(results_body(&results))))
+}
+
+/// The seed's results fields (first part's link, total size), every part in `files`, and
+/// `failed_records_url` when an ingest rejected rows. The Job API answers the same for exports.
+pub fn results_body(results: &JobResults) -> Value {
+    let file =
+        |f: &ResultFile| json!({"download_url": f.download_url, "size_bytes": f.size_bytes, "row_count": f.row_count});
+    json!({
+        "download_url": results.files.first().map(|f| f.download_url.clone()),
+        "expires_at": results.expires_at,
+        "format": results.format.as_str().to_ascii_lowercase(),
+        "compression": results.compression.as_str().to_ascii_lowercase(),
+        "size_bytes": results.size_bytes(),
+        "files": results.files.iter().map(file).collect::<Vec<_>>(),
+        "failed_records_url": results.failed_records.as_ref().map(|f| f.download_url.clone()),
+    })
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use spectra_state_machine::{Job, JobId, OutputFormat, QueryJob, QueryStatus};
-use spectra_worker::ports::WarehouseError;
+use spectra_worker::ports::{WarehouseError, read_rows};
 
 use crate::auth::Principal;
 use crate::bulk;
@@ -87,18 +87,9 @@ pub async fn results(
 /// Download links of a completed job (an export, or a query job with CSV/Parquet output).
 pub async fn results_of(state: &AppState, who: &Principal, job: &Job) -> Result<Json<Value>, ApiError> {
     let results = state.producer.results(&who.tenant, job.job_id()).await?;
-    Ok(Json(json!({
-        "job_id": job.job_id(),
-        "download_url": results.files.first().map(|f| f.download_url.clone()),
-        "expires_at": results.expires_at,
-        "format": results.format.as_str().to_ascii_lowercase(),
-        "compression": results.compression.as_str().to_ascii_lowercase(),
-        "size_bytes": results.size_bytes(),
-        "files": results.files.iter().map(|f| json!({
-            "download_url": f.download_url, "size_bytes": f.size_bytes, "row_count": f.row_count
-        })).collect::<Vec<_>>(),
-        "failed_records_url": results.failed_records.as_ref().map(|f| f.download_url.clone()),
-    })))
+    let mut body = bulk::results_body(&results);
+    body["job_id"] = json!(job.job_id());
+    Ok(Json(body))
 }
 
 async fn inline(state: &AppState, job: &QueryJob, offset: usize, limit: usize) -> Result<Response, ApiError> {
@@ -106,24 +97,14 @@ async fn inline(state: &AppState, job: &QueryJob, offset: usize, limit: usize) -
         return Err(ApiError::invalid("limit must be between 1 and 10000"));
     }
     let statement = job.execution.statement_id.clone().ok_or_else(|| ApiError::not_found("the job has no result"))?;
-    let (mut columns, mut rows, mut token) = (Vec::new(), Vec::new(), None::<String>);
-    loop {
-        let page = match state.warehouse.results(&statement, token.as_deref()).await {
-            Ok(page) => page,
-            Err(WarehouseError::NotFound(_)) => {
-                return Err(ApiError::not_found("the result has expired; run the query again"));
-            }
-            Err(e) => return Err(ApiError::unavailable(&e)),
-        };
-        if columns.is_empty() {
-            columns = page.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let (metadata, rows) = match read_rows(state.warehouse.as_ref(), &statement, Some(offset + limit)).await {
+        Ok(read) => read,
+        Err(WarehouseError::NotFound(_)) => {
+            return Err(ApiError::not_found("the result has expired; run the query again"));
         }
-        rows.extend(page.records);
-        match page.next_token {
-            Some(next) if rows.len() < offset + limit => token = Some(next),
-            _ => break,
-        }
-    }
+        Err(e) => return Err(ApiError::unavailable(&e)),
+    };
+    let columns: Vec<String> = metadata.iter().map(|c| c.name.clone()).collect();
     let rows: Vec<_> = rows.into_iter().skip(offset).take(limit).collect();
     let metadata = json!({"columns": columns, "row_count": rows.len(), "offset": offset});
     Ok(Json(Page { data: Rows { columns, rows }, metadata }).into_response())

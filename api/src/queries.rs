@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use spectra_state_machine::{Job, OutputFormat, QueryJob, QueryJobRequest, RawParameter};
 use spectra_worker::handler::named_request;
-use spectra_worker::ports::{Sql, StatementStatus, WarehouseError};
+use spectra_worker::ports::{Sql, StatementStatus, WarehouseError, read_rows};
 use spectra_worker::producer::ProducerError;
 use spectra_worker::sql::{cap_rows, check};
 
@@ -145,21 +145,12 @@ async fn run_sync(
         let message = description.error.unwrap_or_else(|| "the query did not finish".into());
         return Err(ApiError::sql_failed(message, job.job_id.as_str()));
     }
-    let (mut columns, mut types, mut rows) = (Vec::new(), Vec::new(), Vec::new());
-    let mut token: Option<String> = None;
-    loop {
-        let page =
-            state.warehouse.results(&statement, token.as_deref()).await.map_err(|e| ApiError::unavailable(&e))?;
-        if columns.is_empty() {
-            columns = page.columns.iter().map(|c| c.name.clone()).collect();
-            types = page.columns.iter().map(|c| c.type_name.clone()).collect();
-        }
-        rows.extend(page.records);
-        match page.next_token {
-            Some(next) if (rows.len() as u64) <= limit => token = Some(next),
-            _ => break,
-        }
-    }
+    // One row past the cap tells whether the result was cut.
+    let (metadata, mut rows) = read_rows(state.warehouse.as_ref(), &statement, Some(limit as usize + 1))
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let columns: Vec<String> = metadata.iter().map(|c| c.name.clone()).collect();
+    let types: Vec<String> = metadata.iter().map(|c| c.type_name.clone()).collect();
     let truncated = may_exceed && rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let count = rows.len();

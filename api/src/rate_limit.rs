@@ -65,11 +65,12 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
         Err(e) => return e.into_response(),
     };
     parts.extensions.insert(who.clone());
-    let now = Utc::now().timestamp();
+    let at = Utc::now();
+    let now = at.timestamp();
     let window = limits.window_seconds.max(1);
     let start = now - now.rem_euclid(window);
     let reset = start + window;
-    let count = match state.rates.hit(&who.tenant, group, start, Utc::now()).await {
+    let count = match state.rates.hit(&who.tenant, group, start, at).await {
         Ok(count) => count,
         Err(e) => return ApiError::unavailable(&e).into_response(),
     };

@@ -85,6 +85,17 @@ fn extension(format: ContentType, compression: Compression) -> &'static str {
     }
 }
 
+/// A new upload part's name: time-ordered, so parts uploaded one after another load in that
+/// order, with a random suffix against collisions.
+fn part_name(job: &BulkJob) -> String {
+    format!(
+        "part-{:013}-{:04x}.{}",
+        Utc::now().timestamp_millis(),
+        fastrand::u16(..),
+        extension(job.content_type, job.compression)
+    )
+}
+
 impl Producer {
     /// A producer on `platform`.
     pub fn new(platform: Platform) -> Self {
@@ -177,15 +188,7 @@ impl Producer {
     ) -> Result<ObjectMeta, ProducerError> {
         let job = self.open_job(tenant, job_id).await?;
         let layout = JobLayout::new(tenant, job_id);
-        let name = match part {
-            Some(name) => name.to_owned(),
-            None => format!(
-                "part-{:013}-{:04x}.{}",
-                Utc::now().timestamp_millis(),
-                fastrand::u16(..),
-                extension(job.content_type, job.compression)
-            ),
-        };
+        let name = part.map_or_else(|| part_name(&job), str::to_owned);
         let key = layout.upload_part(&name)?;
         Ok(self.platform.objects.put(&key, body).await?)
     }
@@ -194,13 +197,10 @@ impl Producer {
     pub async fn upload_url(&self, tenant: &TenantId, job_id: &JobId) -> Result<PresignedUrl, ProducerError> {
         let job = self.open_job(tenant, job_id).await?;
         let layout = JobLayout::new(tenant, job_id);
-        let name = format!(
-            "part-{:013}-{:04x}.{}",
-            Utc::now().timestamp_millis(),
-            fastrand::u16(..),
-            extension(job.content_type, job.compression)
-        );
-        Ok(self.platform.objects.presign_put(&layout.upload_part(&name)?, self.platform.settings.link_expiry)?)
+        Ok(self
+            .platform
+            .objects
+            .presign_put(&layout.upload_part(&part_name(&job))?, self.platform.settings.link_expiry)?)
     }
 
     /// Marks the upload complete (`UploadComplete`): the worker loads it.

@@ -15,7 +15,6 @@ use spectra_worker::embedded::{DuckWarehouse, EmbeddedPlatform, WarehouseConfig,
 use spectra_worker::handler::Worker;
 use spectra_worker::platform::Settings;
 use spectra_worker::ports::{KeyStore, StatementStatus, mint_key};
-use spectra_worker::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
 pub struct Stack {
@@ -49,13 +48,7 @@ impl Stack {
         let stack = EmbeddedPlatform::open(dir.path(), &base, Settings::default()).await.unwrap();
         let warehouse = Arc::new(stack.open_warehouse(dir.path(), WarehouseConfig::default()).await.unwrap());
         let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-        let mut state = AppState::new(
-            Producer::new(stack.platform.clone()),
-            keys.clone(),
-            warehouse.clone(),
-            Arc::new(stack.idempotency.clone()),
-            Arc::new(stack.rates.clone()),
-        );
+        let mut state = AppState::embedded(&stack, warehouse.clone());
         configure(&mut state);
         let router = spectra_api::router(state).merge(object_routes(stack.objects.clone()));
         let stop = CancellationToken::new();

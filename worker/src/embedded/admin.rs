@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use super::warehouse::split_script;
-use crate::ports::{Field, StatementRequest, StatementStatus, Warehouse, WarehouseError, wait_for};
+use crate::ports::{Field, StatementRequest, StatementStatus, Warehouse, WarehouseError, read_rows, wait_for};
 
 /// The file holding the admin token, in the data directory.
 pub const TOKEN_FILE: &str = "admin.token";
@@ -76,19 +76,10 @@ pub async fn run_script(warehouse: &dyn Warehouse, sql: &str) -> Result<Vec<SqlO
             rows: Vec::new(),
         };
         if description.status == StatementStatus::Finished && description.has_result_set {
-            let mut token: Option<String> = None;
-            loop {
-                let page = warehouse.results(&id, token.as_deref()).await?;
-                if outcome.columns.is_empty() {
-                    outcome.columns = page.columns.iter().map(|c| c.name.clone()).collect();
-                    outcome.column_types = page.columns.iter().map(|c| c.type_name.clone()).collect();
-                }
-                outcome.rows.extend(page.records.iter().map(|r| r.iter().map(Field::to_json).collect()));
-                match page.next_token {
-                    Some(t) => token = Some(t),
-                    None => break,
-                }
-            }
+            let (columns, rows) = read_rows(warehouse, &id, None).await?;
+            outcome.columns = columns.iter().map(|c| c.name.clone()).collect();
+            outcome.column_types = columns.iter().map(|c| c.type_name.clone()).collect();
+            outcome.rows = rows.iter().map(|r| r.iter().map(Field::to_json).collect()).collect();
         }
         let finished = description.status == StatementStatus::Finished;
         outcomes.push(outcome);

@@ -8,7 +8,9 @@ use super::{Disposition, HandleError, Phase, Worker, execution, phase};
 use crate::driver::apply_event;
 use crate::messages::StatementName;
 use crate::platform::JobLayout;
-use crate::ports::{Field, Sql, StatementDescription, StatementRequest, StatementStatus, WarehouseError, wait_for};
+use crate::ports::{
+    Field, Sql, StatementDescription, StatementRequest, StatementStatus, WarehouseError, read_rows, wait_for,
+};
 use crate::results::{FailedRecord, write_failed_records};
 use crate::upload::upload_columns;
 
@@ -153,27 +155,22 @@ impl Worker {
                 done.error.unwrap_or_default()
             )));
         }
-        let mut rows = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.warehouse.results(&id, token.as_deref()).await?;
-            for record in page.records {
-                let text = |f: Option<&Field>| match f {
-                    Some(Field::String(s)) => s.clone(),
-                    Some(Field::Long(n)) => n.to_string(),
-                    _ => String::new(),
-                };
+        let (_, records) = read_rows(&*self.warehouse, &id, None).await?;
+        let text = |f: Option<&Field>| match f {
+            Some(Field::String(s)) => s.clone(),
+            Some(Field::Long(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        Ok(records
+            .iter()
+            .map(|record| {
                 let line = match record.first() {
                     Some(Field::Long(n)) => *n,
                     _ => -1,
                 };
-                rows.push(FailedRecord { line, error: text(record.get(1)), raw: text(record.get(2)) });
-            }
-            match page.next_token {
-                Some(next) => token = Some(next),
-                None => return Ok(rows),
-            }
-        }
+                FailedRecord { line, error: text(record.get(1)), raw: text(record.get(2)) }
+            })
+            .collect())
     }
 }
 

@@ -25,5 +25,5 @@ pub use queue::{AckOutcome, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueErro
 pub use rate_limit::RateCounter;
 pub use warehouse::{
     ColumnMetadata, Field, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, SubStatement,
-    Warehouse, WarehouseError, wait_for,
+    Warehouse, WarehouseError, read_rows, wait_for,
 };

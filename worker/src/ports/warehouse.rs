@@ -280,3 +280,24 @@ pub async fn wait_for(warehouse: &dyn Warehouse, id: &str) -> Result<StatementDe
         pause = (pause * 2).min(std::time::Duration::from_millis(500));
     }
 }
+
+/// A finished statement's result read page after page: its columns, and its rows up to the first
+/// page boundary at or past `at_least` rows (all of them with `None`).
+pub async fn read_rows(
+    warehouse: &dyn Warehouse,
+    id: &str,
+    at_least: Option<usize>,
+) -> Result<(Vec<ColumnMetadata>, Vec<Vec<Field>>), WarehouseError> {
+    let (mut columns, mut rows, mut token) = (Vec::new(), Vec::new(), None::<String>);
+    loop {
+        let page = warehouse.results(id, token.as_deref()).await?;
+        if columns.is_empty() {
+            columns = page.columns;
+        }
+        rows.extend(page.records);
+        match page.next_token {
+            Some(next) if at_least.is_none_or(|n| rows.len() < n) => token = Some(next),
+            _ => return Ok((columns, rows)),
+        }
+    }
+}
