@@ -7,6 +7,7 @@
 //! - [`ports`]: the traits the worker and the API talk to the world through (`Queue`,
 //!   `JobStore`, `Warehouse`, `ObjectStore`, `EventBus`), each documenting its contract.
 //! - [`embedded`]: durable local adapters for every port (SQLite, a directory, DuckDB).
+//! - [`aws`]: the same ports on SQS, DynamoDB, S3 and EventBridge.
 //! - `contract` (feature `contract`): one generic test suite per port, run against every adapter.
 //! - [`sql`]: the SQL Spectra generates (UNLOAD, and the ingest batch), pure.
 //! - [`platform`]: the ports bundled with the shared settings and the object layout of a job.
@@ -16,8 +17,9 @@
 //!   feeds them; [`reconciler`]: the sweep that catches lost events and deadlines.
 //! - [`upload`], [`results`]: what the worker reads from uploads and writes as results.
 //!
-//! Still to come (see the issue tracker): the AWS adapters.
+//! Still to come (see the issue tracker): the Redshift Data API warehouse adapter.
 
+pub mod aws;
 pub mod consumer;
 #[cfg(feature = "contract")]
 pub mod contract;

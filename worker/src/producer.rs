@@ -200,7 +200,8 @@ impl Producer {
         Ok(self
             .platform
             .objects
-            .presign_put(&layout.upload_part(&part_name(&job))?, self.platform.settings.link_expiry)?)
+            .presign_put(&layout.upload_part(&part_name(&job))?, self.platform.settings.link_expiry)
+            .await?)
     }
 
     /// Marks the upload complete (`UploadComplete`): the worker loads it.

@@ -126,7 +126,7 @@ pub async fn job_results(
             }
             let key = ObjectKey::parse(&entry.url[format!("s3://{bucket}/").len()..])?;
             let meta = entry.meta.unwrap_or(ManifestMeta { content_length: None, record_count: None });
-            let link = objects.presign_get(&key, expiry)?;
+            let link = objects.presign_get(&key, expiry).await?;
             files.push(ResultFile {
                 key: key.to_string(),
                 download_url: link.url,
@@ -138,7 +138,7 @@ pub async fn job_results(
     let failed_records = if rejected {
         let key = layout.failed_records();
         let size = objects.list(key.as_str()).await?.first().map(|m| m.size).unwrap_or_default();
-        let link = objects.presign_get(&key, expiry)?;
+        let link = objects.presign_get(&key, expiry).await?;
         Some(ResultFile { key: key.to_string(), download_url: link.url, size_bytes: size, row_count: None })
     } else {
         None

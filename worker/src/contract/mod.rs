@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+pub mod api_stores;
 pub mod event_bus;
 pub mod job_store;
 pub mod object_store;

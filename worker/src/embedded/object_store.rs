@@ -156,11 +156,11 @@ impl ObjectStore for LocalObjectStore {
         }
     }
 
-    fn presign_put(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedUrl, ObjectError> {
+    async fn presign_put(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedUrl, ObjectError> {
         self.presign(Method::Put, key, expires_in)
     }
 
-    fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedUrl, ObjectError> {
+    async fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedUrl, ObjectError> {
         self.presign(Method::Get, key, expires_in)
     }
 }

@@ -134,10 +134,10 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, key: &ObjectKey) -> Result<(), ObjectError>;
 
     /// A link that uploads one object with HTTP PUT.
-    fn presign_put(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedUrl, ObjectError>;
+    async fn presign_put(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedUrl, ObjectError>;
 
     /// A link that downloads one object with HTTP GET.
-    fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedUrl, ObjectError>;
+    async fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedUrl, ObjectError>;
 }
 
 #[cfg(test)]

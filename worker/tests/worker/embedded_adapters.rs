@@ -28,7 +28,7 @@ async fn presigned_links_refuse_tampering_and_expiry() {
     let key = ObjectKey::parse("acme/bulk-1/results/part_000").unwrap();
     store.put(&key, Box::pin(std::io::Cursor::new(b"secret rows".to_vec()))).await.unwrap();
     let http = reqwest::Client::new();
-    let link = store.presign_get(&key, Duration::from_secs(1)).unwrap().url;
+    let link = store.presign_get(&key, Duration::from_secs(1)).await.unwrap().url;
     assert_eq!(http.get(&link).send().await.unwrap().status(), 200);
 
     let status = |u: String| {

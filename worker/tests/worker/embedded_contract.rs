@@ -4,14 +4,15 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
+use spectra_worker::contract::api_stores::ApiStoresFixture;
 use spectra_worker::contract::event_bus::EventBusFixture;
 use spectra_worker::contract::job_store::JobStoreFixture;
 use spectra_worker::contract::object_store::ObjectStoreFixture;
 use spectra_worker::contract::queue::QueueFixture;
 use spectra_worker::contract::warehouse::WarehouseFixture;
 use spectra_worker::embedded::{
-    DuckWarehouse, LocalObjectStore, QueueConfig, QueueEventBus, SqliteJobStore, SqliteQueue, WarehouseConfig,
-    object_routes,
+    DuckWarehouse, LocalObjectStore, QueueConfig, QueueEventBus, SqliteIdempotencyStore, SqliteJobStore,
+    SqliteKeyStore, SqliteQueue, SqliteRateCounter, WarehouseConfig, object_routes,
 };
 use spectra_worker::ports::Queue;
 use tempfile::TempDir;
@@ -115,6 +116,25 @@ impl WarehouseFixture for Embedded {
     async fn events(&self) -> Vec<Value> {
         Self::drain(&self.work_queue().await).await
     }
+}
+
+#[async_trait]
+impl ApiStoresFixture for Embedded {
+    type Idempotency = SqliteIdempotencyStore;
+    type Rates = SqliteRateCounter;
+    type Keys = SqliteKeyStore;
+    async fn stores(&self) -> (SqliteIdempotencyStore, SqliteRateCounter, SqliteKeyStore) {
+        let path = self.dir.path().join("jobs.sqlite");
+        (
+            SqliteIdempotencyStore::open(&path).await.unwrap(),
+            SqliteRateCounter::open(&path).await.unwrap(),
+            SqliteKeyStore::open(&path).await.unwrap(),
+        )
+    }
+}
+
+mod api_stores {
+    spectra_worker::api_stores_contract_tests!(super::Embedded::new());
 }
 
 mod queue {

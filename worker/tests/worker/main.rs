@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod aws_contract;
+mod aws_redshift_data;
+mod aws_template;
 mod consumer;
 mod embedded_adapters;
 mod embedded_contract;

@@ -1,0 +1,107 @@
+//! The contracts of the API's shared stores: `IdempotencyStore`, `RateCounter`, `KeyStore`.
+//! Their whole point is to be shared by every API instance, so the checks race many callers.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{Duration, Utc};
+use spectra_state_machine::TenantId;
+
+use crate::ports::{Claim, IdempotencyStore, KeyStore, RateCounter, StoredResponse, hash_key, mint_key};
+
+/// What the suite needs from an adapter under test.
+#[async_trait]
+pub trait ApiStoresFixture: Send + Sync {
+    /// The idempotency adapter.
+    type Idempotency: IdempotencyStore + 'static;
+    /// The rate counter adapter.
+    type Rates: RateCounter + 'static;
+    /// The key store adapter.
+    type Keys: KeyStore + 'static;
+    /// Fresh, empty stores.
+    async fn stores(&self) -> (Self::Idempotency, Self::Rates, Self::Keys);
+}
+
+fn tenant(name: &str) -> TenantId {
+    TenantId::parse(name).unwrap()
+}
+
+/// Of 16 concurrent claims of one key exactly one runs; the rest wait. The stored response is
+/// replayed, another request under the key is a mismatch, other tenants are separate.
+pub async fn idempotency_claims_once_and_replays<F: ApiStoresFixture>(f: &F) {
+    let (store, _, _) = f.stores().await;
+    let store = Arc::new(store);
+    let acme = tenant("acme");
+    let now = Utc::now();
+    let claims = futures::future::join_all((0..16).map(|_| {
+        let (store, acme) = (store.clone(), acme.clone());
+        async move { store.claim(&acme, "key-1", "fp-a", now).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(claims.iter().filter(|c| **c == Claim::Fresh).count(), 1, "{claims:?}");
+    assert!(claims.iter().all(|c| matches!(c, Claim::Fresh | Claim::InProgress)));
+    let response = StoredResponse { status: 201, body: r#"{"job_id":"x"}"#.into() };
+    store.complete(&acme, "key-1", &response).await.unwrap();
+    assert_eq!(store.claim(&acme, "key-1", "fp-a", now).await.unwrap(), Claim::Replay(response));
+    assert_eq!(store.claim(&acme, "key-1", "fp-b", now).await.unwrap(), Claim::Mismatch);
+    assert_eq!(store.claim(&tenant("globex"), "key-1", "fp-b", now).await.unwrap(), Claim::Fresh);
+}
+
+/// A released claim can be claimed again; a claim older than 24 h is forgotten.
+pub async fn idempotency_releases_and_expires<F: ApiStoresFixture>(f: &F) {
+    let (store, _, _) = f.stores().await;
+    let acme = tenant("acme");
+    let then = Utc::now() - Duration::hours(25);
+    assert_eq!(store.claim(&acme, "k", "fp-a", then).await.unwrap(), Claim::Fresh);
+    store.complete(&acme, "k", &StoredResponse { status: 200, body: "{}".into() }).await.unwrap();
+    assert_eq!(store.claim(&acme, "k", "fp-b", Utc::now()).await.unwrap(), Claim::Fresh, "expired keys are reusable");
+    store.release(&acme, "k").await.unwrap();
+    assert_eq!(store.claim(&acme, "k", "fp-c", Utc::now()).await.unwrap(), Claim::Fresh);
+}
+
+/// Concurrent hits never lose a count; windows, groups and tenants count apart.
+pub async fn rate_counters_count_every_hit<F: ApiStoresFixture>(f: &F) {
+    let (_, rates, _) = f.stores().await;
+    let rates = Arc::new(rates);
+    let acme = tenant("acme");
+    let now = Utc::now();
+    let window = now.timestamp() / 60 * 60;
+    let mut counts = futures::future::join_all((0..20).map(|_| {
+        let (rates, acme) = (rates.clone(), acme.clone());
+        async move { rates.hit(&acme, "queries", window, now).await.unwrap() }
+    }))
+    .await;
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=20).collect::<Vec<u64>>());
+    assert_eq!(rates.hit(&acme, "queries", window + 60, now).await.unwrap(), 1);
+    assert_eq!(rates.hit(&acme, "bulk_create", window, now).await.unwrap(), 1);
+    assert_eq!(rates.hit(&tenant("globex"), "queries", window, now).await.unwrap(), 1);
+}
+
+/// Keys are found by hash only, and revoked keys stay findable but marked.
+pub async fn keys_are_found_by_hash_and_revoked<F: ApiStoresFixture>(f: &F) {
+    let (_, _, keys) = f.stores().await;
+    let minted = mint_key(&tenant("acme"));
+    keys.put(&minted.record).await.unwrap();
+    let found = keys.find(&hash_key(&minted.key)).await.unwrap().unwrap();
+    assert_eq!(found.tenant_id, tenant("acme"));
+    assert_eq!(found.key_id, minted.record.key_id);
+    assert!(found.revoked_at.is_none());
+    assert!(keys.find(&hash_key("sk_not_a_key")).await.unwrap().is_none());
+    assert!(keys.revoke(&minted.record.key_id).await.unwrap());
+    assert!(!keys.revoke("no-such-key").await.unwrap());
+    assert!(keys.find(&minted.record.hash).await.unwrap().unwrap().revoked_at.is_some());
+}
+
+/// Generates one `#[tokio::test]` per API store check for a fixture expression.
+#[macro_export]
+macro_rules! api_stores_contract_tests {
+    ($fixture:expr) => {
+        $crate::contract_tests!(api_stores, $fixture;
+            idempotency_claims_once_and_replays,
+            idempotency_releases_and_expires,
+            rate_counters_count_every_hit,
+            keys_are_found_by_hash_and_revoked,
+        );
+    };
+}
