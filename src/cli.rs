@@ -29,10 +29,12 @@ pub enum Cmd {
     /// DuckDB warehouse, all under one data directory. Stops cleanly on SIGTERM or Ctrl-C; a
     /// restart picks up every job.
     Up(UpArgs),
-    /// Run a worker: consume the work queue, drive jobs through their state machine, reconcile.
-    Worker,
-    /// Serve the REST API (Query, Job and Bulk APIs).
-    Api,
+    /// Run a worker on AWS: consume the SQS work queue, drive jobs through their state machine
+    /// (DynamoDB, S3, the Redshift Data API, EventBridge), reconcile stuck jobs. Settings come
+    /// from SPECTRA_* variables and --config; see `--help` of --config. Stops cleanly on SIGTERM.
+    Worker(WorkerArgs),
+    /// Serve the REST API (Query, Job and Bulk APIs) on AWS, with the same settings as `worker`.
+    Api(ApiArgs),
     /// Serve the Redshift Data API wire protocol on loopback, executing SQL on the embedded engine.
     RedshiftEmulator,
     /// Run operator SQL (create and fill tables) on the embedded warehouse, through the running
@@ -76,6 +78,12 @@ pub enum KeysCmd {
         /// The embedded platform's data directory.
         #[arg(long, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
         data_dir: PathBuf,
+        /// Store the key in the AWS job table (SPECTRA_TABLE) instead, for `spectra api`.
+        #[arg(long)]
+        aws: bool,
+        /// AWS settings (with --aws).
+        #[command(flatten)]
+        config: AwsArgs,
     },
     /// Revoke a key by its id (the `sk_<id>_...` part); it stops working at once.
     Revoke {
@@ -84,6 +92,12 @@ pub enum KeysCmd {
         /// The embedded platform's data directory.
         #[arg(long, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
         data_dir: PathBuf,
+        /// Revoke in the AWS job table (SPECTRA_TABLE) instead.
+        #[arg(long)]
+        aws: bool,
+        /// AWS settings (with --aws).
+        #[command(flatten)]
+        config: AwsArgs,
     },
 }
 
@@ -93,18 +107,38 @@ pub struct UpArgs {
     /// The data directory (queue, job table, objects, warehouse); created if missing.
     #[arg(long, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
     pub data_dir: PathBuf,
-    /// Where to serve download/upload links, admin SQL and /health; port 0 picks a free port.
+    /// Where to serve the REST API, download/upload links, admin SQL and /health; port 0 picks a
+    /// free port.
     #[arg(long, default_value = "127.0.0.1:8080", env = "SPECTRA_LISTEN")]
     pub listen: SocketAddr,
+    /// Statements the warehouse runs at once; submits beyond wait (backpressure, not failure).
+    #[arg(long, default_value_t = 8)]
+    pub max_active_statements: usize,
+    /// Do not send statement status-change events; jobs then finish through the reconciler
+    /// (as on AWS when the EventBridge rule is missing).
+    #[arg(long)]
+    pub no_statement_events: bool,
+    /// Run a tenant's SQL as its own database user: `TENANT=USER`, repeatable (the Data API's
+    /// DbUser; the embedded warehouse has one user and only records it).
+    #[arg(long = "db-user", value_name = "TENANT=USER", env = "SPECTRA_DB_USERS", value_delimiter = ',')]
+    pub db_users: Vec<String>,
+    /// Worker settings.
+    #[command(flatten)]
+    pub worker: WorkerOptions,
+    /// JWT settings.
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+}
+
+/// How a worker consumes and times out work (`spectra up` and `spectra worker`).
+#[derive(Debug, Args)]
+pub struct WorkerOptions {
     /// Receive loops on the work queue.
     #[arg(long, default_value_t = 2)]
     pub loops: usize,
     /// Messages handled at once.
     #[arg(long, default_value_t = 16)]
     pub max_in_flight: usize,
-    /// Statements the warehouse runs at once; submits beyond wait (backpressure, not failure).
-    #[arg(long, default_value_t = 8)]
-    pub max_active_statements: usize,
     /// Rows a COPY may reject (reported as failed records) before an ingest job fails.
     #[arg(long, default_value_t = 1000)]
     pub max_error: u64,
@@ -123,28 +157,74 @@ pub struct UpArgs {
     /// How long an ingest job may stay Open waiting for its upload.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub upload_window: Duration,
-    /// Do not send statement status-change events; jobs then finish through the reconciler
-    /// (as on AWS when the EventBridge rule is missing).
-    #[arg(long)]
-    pub no_statement_events: bool,
     /// Visibility timeout of received messages (a heartbeat extends it for long handlers).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub visibility_timeout: Duration,
-    /// Accept HS256 JWT bearer tokens signed with the secret in this file (API keys always work).
+    /// At shutdown, how long in-flight messages may take before they are released.
+    #[arg(long, default_value = "25s", value_parser = parse_duration)]
+    pub shutdown_deadline: Duration,
+}
+
+/// JWT bearer tokens for the REST API (API keys always work).
+#[derive(Debug, Args)]
+pub struct JwtArgs {
+    /// Accept HS256 tokens signed with the secret in this file (at least 32 bytes).
     #[arg(long, env = "SPECTRA_JWT_SECRET_FILE")]
     pub jwt_secret_file: Option<PathBuf>,
+    /// Accept RS256 tokens signed by the key whose public half is in this PEM file
+    /// (`-----BEGIN PUBLIC KEY-----`).
+    #[arg(long, env = "SPECTRA_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
     /// The `iss` a JWT must carry.
-    #[arg(long, env = "SPECTRA_JWT_ISSUER", requires = "jwt_secret_file")]
+    #[arg(long, env = "SPECTRA_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
     /// The `aud` a JWT must carry.
-    #[arg(long, env = "SPECTRA_JWT_AUDIENCE", requires = "jwt_secret_file")]
+    #[arg(long, env = "SPECTRA_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
     /// The JWT claim that names the tenant.
     #[arg(long, default_value = "tenant_id", env = "SPECTRA_JWT_TENANT_CLAIM")]
     pub jwt_tenant_claim: String,
-    /// At shutdown, how long in-flight messages may take before they are released.
-    #[arg(long, default_value = "25s", value_parser = parse_duration)]
-    pub shutdown_deadline: Duration,
+}
+
+/// Where AWS mode finds its settings.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// A file of `SPECTRA_*=value` lines (the environment file format); variables already in
+    /// the environment win. Settings: SPECTRA_QUEUE_URL, SPECTRA_TABLE, SPECTRA_BUCKET,
+    /// SPECTRA_EVENT_BUS, SPECTRA_IAM_ROLE, SPECTRA_CLUSTER_IDENTIFIER + SPECTRA_DB_USER or
+    /// SPECTRA_SECRET_ARN, or SPECTRA_WORKGROUP_NAME [+ SPECTRA_SECRET_ARN], SPECTRA_DATABASE,
+    /// SPECTRA_DB_USERS (tenant=user,...), SPECTRA_REGION, SPECTRA_AWS_ENDPOINT_URL,
+    /// SPECTRA_S3_FORCE_PATH_STYLE. `infra/spectra.yaml` sets them for the ECS service.
+    #[arg(long, env = "SPECTRA_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `spectra worker`
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// AWS settings.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Worker settings.
+    #[command(flatten)]
+    pub worker: WorkerOptions,
+}
+
+/// `spectra api`
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// AWS settings.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Where to serve the REST API; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SPECTRA_LISTEN")]
+    pub listen: SocketAddr,
+    /// Longest a synchronous query may wait for a free warehouse slot and run.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub query_deadline: Duration,
+    /// JWT settings.
+    #[command(flatten)]
+    pub jwt: JwtArgs,
 }
 
 /// `spectra bulk ...`
@@ -264,8 +344,8 @@ impl Cmd {
     pub fn pending(&self) -> (&'static str, u32) {
         match self {
             Cmd::Up(_) => ("up", 4),
-            Cmd::Worker => ("worker", 6),
-            Cmd::Api => ("api", 5),
+            Cmd::Worker(_) => ("worker", 6),
+            Cmd::Api(_) => ("api", 6),
             Cmd::RedshiftEmulator => ("redshift-emulator", 7),
             Cmd::Sql(_) => ("sql", 3),
             Cmd::Keys(_) => ("keys", 5),

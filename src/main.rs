@@ -2,10 +2,12 @@
 //! crates (`state-machine/`, `worker/`, `api/`); this crate parses the command line, dispatches,
 //! and prints.
 
+mod aws_mode;
 mod bulk;
 mod cli;
 mod keys;
 mod progress;
+mod serve;
 mod sql;
 mod table;
 mod up;
@@ -22,6 +24,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Cmd::Up(args) => up::run(args).await,
         Cmd::Bulk(args) => bulk::run(args).await,
         Cmd::Keys(command) => keys::run(command).await,
+        Cmd::Worker(args) => aws_mode::run_worker(args).await,
+        Cmd::Api(args) => aws_mode::run_api(args).await,
         pending => {
             let (name, issue) = pending.pending();
             anyhow::bail!("spectra {name}: not implemented yet (tracked in issue #{issue})")
@@ -30,9 +34,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
 }
 
 /// Logs go to stderr (stdout is for command output). `RUST_LOG` overrides the default level:
-/// `info` for the long-running `spectra up`, `warn` for one-shot commands.
+/// `info` for the long-running `up`, `worker` and `api`, `warn` for one-shot commands.
 fn init_logging(cli: &Cli) {
-    let default = if matches!(cli.command, Cmd::Up(_)) { "info" } else { "warn" };
+    let default = if matches!(cli.command, Cmd::Up(_) | Cmd::Worker(_) | Cmd::Api(_)) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use spectra_api::{AppState, JwtConfig};
+use spectra_api::AppState;
 use spectra_state_machine::TenantId;
-use spectra_worker::consumer::{self, ConsumerConfig};
+use spectra_worker::aws::parse_db_users;
+use spectra_worker::consumer;
 use spectra_worker::embedded::{
     ADDR_FILE, EmbeddedPlatform, WarehouseConfig, admin_routes, load_or_create_token, object_routes,
 };
@@ -18,19 +19,10 @@ use spectra_worker::reconciler;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::UpArgs;
+use crate::serve;
 
 /// The tenant `spectra up` mints a key for at start, and `spectra bulk` uses by default.
 pub const DEMO_TENANT: &str = "demo";
-
-/// Waits for SIGTERM or SIGINT.
-async fn stop_signal() -> anyhow::Result<&'static str> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = term.recv() => Ok("SIGTERM"),
-        r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT").context("waiting for Ctrl-C"),
-    }
-}
 
 /// Runs until a stop signal, then drains: stop receiving, let in-flight handlers finish within
 /// the deadline (or release their messages), stop serving.
@@ -39,15 +31,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
         .await
         .with_context(|| format!("binding {} (is another spectra up running?)", args.listen))?;
     let addr = listener.local_addr()?;
-    let settings = Settings {
-        max_error: args.max_error,
-        upload_window: args.upload_window,
-        bulk_deadline: args.bulk_deadline,
-        query_deadline: args.query_deadline,
-        reconcile_grace: args.reconcile_grace,
-        statement_events: !args.no_statement_events,
-        ..Settings::default()
-    };
+    let db_users = parse_db_users(&args.db_users.join(",")).context("--db-user")?;
+    let base = Settings { statement_events: !args.no_statement_events, db_users, ..Settings::default() };
+    let settings = serve::settings(&args.worker, base);
     let data_dir = &args.data_dir;
     let stack = EmbeddedPlatform::open(data_dir, &format!("http://{addr}"), settings).await?;
     let warehouse_config = WarehouseConfig { max_active_statements: args.max_active_statements, ..Default::default() };
@@ -58,19 +44,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
 
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
     let mut api = AppState::embedded(&stack, warehouse.clone());
-    if let Some(path) = &args.jwt_secret_file {
-        let secret =
-            tokio::fs::read(path).await.with_context(|| format!("reading --jwt-secret-file {}", path.display()))?;
-        if secret.len() < 32 {
-            anyhow::bail!("--jwt-secret-file {}: an HS256 secret needs at least 32 bytes", path.display());
-        }
-        api.jwt = Some(Arc::new(JwtConfig {
-            issuer: args.jwt_issuer.clone(),
-            audience: args.jwt_audience.clone(),
-            tenant_claim: args.jwt_tenant_claim.clone(),
-            ..JwtConfig::hs256(secret)
-        }));
-    }
+    api.jwt = serve::jwt_config(&args.jwt).await?;
     let shutdown = CancellationToken::new();
     let router = spectra_api::router(api)
         .merge(object_routes(stack.objects.clone()))
@@ -80,15 +54,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
         tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await })
     };
     let worker = Arc::new(Worker::new(stack.platform.clone(), warehouse));
-    let config = ConsumerConfig {
-        loops: args.loops,
-        max_in_flight: args.max_in_flight,
-        visibility: args.visibility_timeout,
-        shutdown_deadline: args.shutdown_deadline,
-        ..ConsumerConfig::default()
-    };
+    let config = serve::consumer_config(&args.worker);
     let consumer = tokio::spawn(consumer::run(stack.platform.queue.clone(), worker, config, shutdown.clone()));
-    let sweeper = tokio::spawn(reconciler::run(stack.platform.clone(), args.reconcile_interval, shutdown.clone()));
+    let interval = args.worker.reconcile_interval;
+    let sweeper = tokio::spawn(reconciler::run(stack.platform.clone(), interval, shutdown.clone()));
 
     tokio::fs::write(data_dir.join(ADDR_FILE), addr.to_string()).await.context("writing the address file")?;
     // A fresh key for the demo tenant, so the first request can be pasted as is.
@@ -101,8 +70,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
         minted.key
     );
 
-    let signal = stop_signal().await?;
-    tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.shutdown_deadline);
+    let signal = serve::stop_signal().await?;
+    tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.worker.shutdown_deadline);
     shutdown.cancel();
     let stats = consumer.await.context("the consumer stopped abnormally")?;
     let _ = sweeper.await;

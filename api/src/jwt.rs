@@ -1,6 +1,8 @@
-//! JWT bearer tokens, HS256: the signature, `alg` (only HS256; `none` and everything else are
-//! refused, so a token cannot pick its own verification), `exp` (required), `nbf`, `iss` and
-//! `aud` are checked, and the tenant comes from a configurable claim. RS256 is not built yet.
+//! JWT bearer tokens, HS256 (a shared secret) and RS256 (an identity provider's public key): the
+//! signature, `alg` (only an algorithm a key is configured for; `none` and everything else are
+//! refused, so a token cannot pick its own verification — in particular an RS256 public key is
+//! never used as an HS256 secret), `exp` (required), `nbf`, `iss` and `aud` are checked, and
+//! the tenant comes from a configurable claim.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,8 +14,10 @@ use spectra_state_machine::TenantId;
 /// How tokens are checked.
 #[derive(Clone)]
 pub struct JwtConfig {
-    /// The HS256 shared secret.
-    pub secret: Vec<u8>,
+    /// The HS256 shared secret; HS256 tokens are refused without one.
+    pub secret: Option<Vec<u8>>,
+    /// The RS256 public key (DER SubjectPublicKeyInfo); RS256 tokens are refused without one.
+    pub rsa_public_key: Option<Vec<u8>>,
     /// Required `iss`, when set.
     pub issuer: Option<String>,
     /// Required `aud` (or one of an `aud` array), when set.
@@ -33,7 +37,29 @@ impl std::fmt::Debug for JwtConfig {
 impl JwtConfig {
     /// HS256 with `secret`, tenant in `tenant_id`, 60 s of leeway, no `iss`/`aud` required.
     pub fn hs256(secret: Vec<u8>) -> Self {
-        Self { secret, issuer: None, audience: None, tenant_claim: "tenant_id".into(), leeway_seconds: 60 }
+        Self {
+            secret: Some(secret),
+            rsa_public_key: None,
+            issuer: None,
+            audience: None,
+            tenant_claim: "tenant_id".into(),
+            leeway_seconds: 60,
+        }
+    }
+
+    /// RS256 with the public key in a PEM file's text (`-----BEGIN PUBLIC KEY-----`, what
+    /// `openssl rsa -pubout` writes), otherwise as [`JwtConfig::hs256`].
+    pub fn rs256_pem(pem: &str) -> Result<Self, String> {
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).map(str::trim).collect();
+        if !pem.contains("-----BEGIN PUBLIC KEY-----") || body.is_empty() {
+            return Err("not a PEM public key (-----BEGIN PUBLIC KEY-----)".into());
+        }
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| "the PEM body is not base64".to_owned())?;
+        // Parse once now, so a bad key fails at start rather than on every request.
+        aws_lc_rs::rsa::PublicEncryptingKey::from_der(&der).map_err(|_| "not an RSA public key".to_owned())?;
+        Ok(Self { secret: None, rsa_public_key: Some(der), ..Self::hs256(Vec::new()) })
     }
 }
 
@@ -54,13 +80,22 @@ pub fn verify(token: &str, config: &JwtConfig, now: i64) -> Result<(TenantId, St
         return Err("not a JWT".into());
     };
     let header = part(h, "header")?;
-    if header["alg"] != "HS256" {
-        return Err(format!("alg {} is not accepted (HS256 only)", header["alg"]));
-    }
     let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| "the signature is not base64url".to_owned())?;
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&config.secret).map_err(|e| e.to_string())?;
-    mac.update(format!("{h}.{p}").as_bytes());
-    mac.verify_slice(&signature).map_err(|_| "bad signature".to_owned())?;
+    let signed = format!("{h}.{p}");
+    match (header["alg"].as_str(), &config.secret, &config.rsa_public_key) {
+        (Some("HS256"), Some(secret), _) => {
+            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|e| e.to_string())?;
+            mac.update(signed.as_bytes());
+            mac.verify_slice(&signature).map_err(|_| "bad signature".to_owned())?;
+        }
+        (Some("RS256"), _, Some(key)) => {
+            use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key)
+                .verify(signed.as_bytes(), &signature)
+                .map_err(|_| "bad signature".to_owned())?;
+        }
+        (alg, _, _) => return Err(format!("alg {alg:?} is not accepted here")),
+    }
     let claims = part(p, "payload")?;
     let exp = claims["exp"].as_i64().ok_or("the token has no exp")?;
     if now > exp + config.leeway_seconds {
@@ -124,6 +159,48 @@ mod tests {
         let token = sign(&json!({"alg": "HS256", "typ": "JWT"}), &claims(), b"s3cret");
         assert!(looks_like_jwt(&token));
         assert_eq!(verify(&token, &config(), NOW).unwrap(), (TenantId::parse("acme").unwrap(), "u1".into()));
+    }
+
+    /// An RS256 token signed by a fresh key: accepted with its public key; refused when the
+    /// public key is offered as an HS256 secret (the classic algorithm confusion), when signed by
+    /// another key, or when the verifier has no RSA key.
+    #[test]
+    fn rs256_tokens_are_checked_with_the_public_key() {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        use aws_lc_rs::rsa::KeySize;
+        use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+        let sign_rs = |pair: &RsaKeyPair, claims: &Value| {
+            let h = URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "typ": "JWT"}).to_string());
+            let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+            let mut sig = vec![0; pair.public_modulus_len()];
+            pair.sign(
+                &RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                format!("{h}.{p}").as_bytes(),
+                &mut sig,
+            )
+            .unwrap();
+            format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(sig))
+        };
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let der = AsDer::<PublicKeyX509Der>::as_der(pair.public_key()).unwrap();
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(der.as_ref())
+        );
+        let rs = JwtConfig {
+            issuer: Some("idp".into()),
+            audience: Some("spectra".into()),
+            ..JwtConfig::rs256_pem(&pem).unwrap()
+        };
+        let token = sign_rs(&pair, &claims());
+        assert_eq!(verify(&token, &rs, NOW).unwrap().0, TenantId::parse("acme").unwrap());
+        let other = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        assert!(verify(&sign_rs(&other, &claims()), &rs, NOW).is_err(), "another key's signature");
+        let confused = sign(&json!({"alg": "HS256"}), &claims(), der.as_ref());
+        assert!(verify(&confused, &rs, NOW).is_err(), "the public key used as an HS256 secret");
+        assert!(verify(&token, &config(), NOW).is_err(), "RS256 without an RSA key configured");
+        assert!(JwtConfig::rs256_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err());
     }
 
     #[test]

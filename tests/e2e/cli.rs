@@ -25,10 +25,10 @@ fn help_lists_the_planned_subcommands() {
 
 #[test]
 fn unbuilt_subcommands_fail_with_a_pointer_to_their_issue() {
-    let out = spectra(&["worker"]);
+    let out = spectra(&["redshift-emulator"]);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("spectra worker: not implemented yet (tracked in issue #6)"), "{err}");
+    assert!(err.contains("spectra redshift-emulator: not implemented yet (tracked in issue #7)"), "{err}");
 }
 
 #[test]

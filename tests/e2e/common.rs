@@ -12,7 +12,7 @@ use serde_json::Value;
 
 pub const TENANT: &str = "acme";
 
-/// A `spectra up` child process on a port picked by the OS.
+/// A long-running `spectra` child process (`up`, `worker`, `api`), on a port picked by the OS.
 pub struct Up {
     pub child: Child,
     pub addr: String,
@@ -24,22 +24,34 @@ pub struct Up {
 /// Starts `spectra up` on `data_dir` with fast reconciliation (unless `extra` sets it), plus
 /// `extra` flags, and waits for its "listening on" line.
 pub fn up(data_dir: &Path, extra: &[&str]) -> Up {
-    let mut args = vec!["up", "--listen", "127.0.0.1:0"];
+    let mut args = vec!["up", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()];
     for (flag, value) in [("--reconcile-interval", "500ms"), ("--reconcile-grace", "2s")] {
         if !extra.contains(&flag) {
             args.extend([flag, value]);
         }
     }
+    args.extend_from_slice(extra);
+    let mut server = serve(&args, "listening on http://");
+    server.data_dir = data_dir.to_owned();
+    server
+}
+
+/// Starts `spectra <args>` and waits (at most two minutes) for a log line containing `ready`;
+/// `addr` is what follows `listening on http://` when that is the marker.
+pub fn serve(args: &[&str], ready: &str) -> Up {
+    serve_without(args, ready, "SPECTRA_UNUSED")
+}
+
+/// [`serve`] with the environment variable `without` removed.
+pub fn serve_without(args: &[&str], ready: &str, without: &str) -> Up {
     let mut child = Command::new(env!("CARGO_BIN_EXE_spectra"))
-        .args(&args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(extra)
+        .args(args)
+        .env_remove(without)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start spectra up");
+        .expect("start spectra");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -55,12 +67,12 @@ pub fn up(data_dir: &Path, extra: &[&str]) -> Up {
         let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("spectra up did not say it was listening:\n{}", seen.join("\n"));
+            panic!("spectra {args:?} never logged {ready:?}:\n{}", seen.join("\n"));
         };
         seen.push(line.clone());
-        if let Some((_, rest)) = line.split_once("listening on http://") {
-            let addr = rest.split_whitespace().next().unwrap().to_owned();
-            return Up { child, addr, data_dir: data_dir.to_owned(), logs: rx };
+        if let Some((_, rest)) = line.split_once(ready) {
+            let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+            return Up { child, addr, data_dir: PathBuf::new(), logs: rx };
         }
     }
 }

@@ -172,3 +172,32 @@ fn every_transition_is_published_as_a_lifecycle_event() {
     }
     assert_eq!(mine[2]["detail"]["number_records_processed"], 5);
 }
+
+/// `--db-user acme=tenant_acme`: the tenant's statements are submitted as its database user
+/// (the warehouse's statement ledger records `DbUser`, as DescribeStatement reports it), and
+/// other tenants' are not.
+#[test]
+fn tenants_statements_run_as_their_database_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _up = up(&data, &["--db-user", "acme=tenant_acme"]);
+    sql(&data, "CREATE TABLE things AS SELECT 1 AS id");
+    let job = create(&data, &["--operation", "query", "--object", "things", "--query", "SELECT id FROM things"]);
+    assert_eq!(wait_done(&data, &job)["state"], "JobComplete");
+    let records = sql(
+        &data,
+        "SELECT record FROM spectra_internal.statements \
+         WHERE json_extract_string(record, '$.statement_name') LIKE 'spectra:acme:%'",
+    );
+    assert!(!records.is_empty(), "the job's statement is in the ledger");
+    for row in records {
+        let record: serde_json::Value = serde_json::from_str(row[0].as_str().unwrap()).unwrap();
+        assert_eq!(record["db_user"], "tenant_acme", "{record}");
+    }
+    let admin = sql(
+        &data,
+        "SELECT count(*) FROM spectra_internal.statements WHERE json_extract_string(record, '$.statement_name') IS NULL \
+         AND json_extract(record, '$.db_user') = 'null'::JSON",
+    );
+    assert!(admin[0][0].as_i64().unwrap() >= 1, "operator SQL runs as no tenant's user");
+}

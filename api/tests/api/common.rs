@@ -62,6 +62,11 @@ impl Stack {
         Self { base, http: Client::new(), warehouse, keys, stop, _dir: dir }
     }
 
+    /// The embedded platform's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub async fn key(&self, tenant: &str) -> String {
         let minted = mint_key(&TenantId::parse(tenant).unwrap());
         self.keys.put(&minted.record).await.unwrap();

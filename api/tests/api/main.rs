@@ -7,6 +7,7 @@
 mod bulk_api;
 mod common;
 mod idempotency;
+mod internal_errors;
 mod openapi;
 mod query_api;
 mod rate_limits;

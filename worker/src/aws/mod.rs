@@ -7,11 +7,13 @@
 //! role. Endpoints can be overridden for local stand-ins (moto, our Data API emulator) with
 //! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` or [`AwsOptions::endpoint_url`].
 
+mod config;
 mod dynamodb;
 mod dynamodb_codec;
 mod dynamodb_extras;
 mod dynamodb_table;
 mod eventbridge;
+mod platform;
 mod redshift_data;
 mod s3;
 mod sqs;
@@ -22,10 +24,12 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+pub use config::{AwsSettings, ConfigError, parse_config_file, parse_db_users};
 pub use dynamodb::{DynamoJobStore, TABLE_GSIS};
 pub use dynamodb_extras::{DynamoIdempotencyStore, DynamoKeyStore, DynamoRateCounter};
 pub use dynamodb_table::create_job_table;
 pub use eventbridge::EventBridgeBus;
+pub use platform::{AwsPlatform, ConnectError, key_store};
 pub use redshift_data::{DataApiTarget, DataApiWarehouse};
 pub use s3::S3ObjectStore;
 pub use sqs::SqsQueue;
@@ -100,8 +104,10 @@ where
         }
         _ => false,
     };
-    let message = match err.message() {
-        Some(m) if !code.is_empty() => format!("{code}: {m}"),
+    let message = match (err.message(), status) {
+        (Some(m), _) if !code.is_empty() => format!("{code}: {m}"),
+        (None, Some(status)) if !code.is_empty() => format!("{code} (HTTP {status})"),
+        // Transport failures and the like: the whole chain says what happened.
         _ => DisplayErrorContext(err).to_string(),
     };
     Failure { code, message, retryable }

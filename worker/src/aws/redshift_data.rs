@@ -199,6 +199,7 @@ impl Warehouse for DataApiWarehouse {
             result_rows: out.result_rows(),
             query_string: out.query_string().unwrap_or_default().to_owned(),
             statement_name: None,
+            db_user: out.db_user().map(str::to_owned),
             query_parameters,
             redshift_query_id: out.redshift_query_id(),
             created_at: time(out.created_at()),

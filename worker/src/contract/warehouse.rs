@@ -70,10 +70,14 @@ pub async fn executes_describes_and_returns_results<F: WarehouseFixture>(f: &F) 
     );
     let insert = run(&w, &format!("INSERT INTO {t} VALUES (1, 'a', 1.50), (2, NULL, 2.25), (3, 'c', 0)")).await;
     assert_eq!((insert.status, insert.result_rows, insert.has_result_set), (StatementStatus::Finished, 3, false));
-    let id =
-        w.execute(StatementRequest::single(format!("SELECT id, name, amount FROM {t} ORDER BY id"))).await.unwrap();
+    let request = StatementRequest {
+        db_user: Some("tenant_acme".into()),
+        ..StatementRequest::single(format!("SELECT id, name, amount FROM {t} ORDER BY id"))
+    };
+    let id = w.execute(request).await.unwrap();
     let select = wait(&w, &id).await;
     assert_eq!((select.status, select.result_rows, select.has_result_set), (StatementStatus::Finished, 3, true));
+    assert_eq!(select.db_user.as_deref(), Some("tenant_acme"), "the database user is reported");
     assert!(id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4, "id {id} is not a UUID");
     let page = w.results(&id, None).await.unwrap();
     let types: Vec<_> = page.columns.iter().map(|c| (c.name.as_str(), c.type_name.as_str())).collect();

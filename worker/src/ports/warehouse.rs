@@ -129,6 +129,8 @@ pub struct StatementDescription {
     pub query_string: String,
     /// The name given at submit.
     pub statement_name: Option<String>,
+    /// The database user it ran as (`DbUser`), when one was given.
+    pub db_user: Option<String>,
     /// The parameters given at submit.
     pub query_parameters: Vec<QueryParameter>,
     /// Redshift's query id (-1 when none).

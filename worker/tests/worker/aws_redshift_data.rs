@@ -140,7 +140,7 @@ async fn describe_reads_a_batch_with_its_sub_statements() {
     fake.answer(200, json!({
         "Id": ID, "Status": "FAILED", "Error": "ERROR: division by zero", "HasResultSet": false,
         "CreatedAt": 1_700_000_000.25, "UpdatedAt": 1_700_000_002, "Duration": 1_500_000_000_i64,
-        "QueryString": "INSERT ...; SELECT 1/0", "RedshiftPid": 1234, "RedshiftQueryId": 0, "ResultRows": -1, "ResultSize": -1,
+        "QueryString": "INSERT ...; SELECT 1/0", "RedshiftPid": 1234, "DbUser": "tenant_acme", "RedshiftQueryId": 0, "ResultRows": -1, "ResultSize": -1,
         "QueryParameters": [{"name": "region", "value": "emea"}],
         "SubStatements": [
             {"Id": format!("{ID}:1"), "Status": "FINISHED", "HasResultSet": false, "ResultRows": 3, "ResultSize": 0,
@@ -156,6 +156,7 @@ async fn describe_reads_a_batch_with_its_sub_statements() {
     assert_eq!(d.created_at.timestamp_millis(), 1_700_000_000_250);
     assert_eq!(d.duration_ns, 1_500_000_000);
     assert_eq!(d.query_parameters[0].value, "emea");
+    assert_eq!(d.db_user.as_deref(), Some("tenant_acme"));
     assert_eq!(d.sub_statements.len(), 2);
     assert_eq!(d.sub_statements[0].id, format!("{ID}:1"));
     assert_eq!(d.sub_statements[0].status, StatementStatus::Finished);

@@ -102,6 +102,7 @@ mod tests {
             id: id.into(),
             client_token: None,
             statement_name: Some("spectra:acme:bulk-1:1".into()),
+            db_user: None,
             parameters: Vec::new(),
             is_batch: false,
             with_event: true,

@@ -173,6 +173,7 @@ impl DuckWarehouse {
             id: id.to_owned(),
             client_token: request.client_token.clone(),
             statement_name: request.statement_name.clone(),
+            db_user: request.db_user.clone(),
             parameters,
             is_batch,
             with_event: request.with_event,

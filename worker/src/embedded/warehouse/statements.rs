@@ -27,6 +27,10 @@ pub(crate) struct Record {
     pub id: String,
     pub client_token: Option<String>,
     pub statement_name: Option<String>,
+    /// The database user asked for. The embedded engine has one user; it is recorded and
+    /// reported, as DescribeStatement reports `DbUser`.
+    #[serde(default)]
+    pub db_user: Option<String>,
     pub parameters: Vec<QueryParameter>,
     pub is_batch: bool,
     pub with_event: bool,
@@ -75,6 +79,7 @@ impl Record {
                 result_rows: run.result_rows,
                 query_string: run.sql.clone(),
                 statement_name: self.statement_name.clone(),
+                db_user: self.db_user.clone(),
                 query_parameters: Vec::new(),
                 redshift_query_id: run.redshift_query_id,
                 created_at: run.created_at,
@@ -111,6 +116,7 @@ impl Record {
             result_rows: self.result_rows(),
             query_string: self.runs.iter().map(|r| r.sql.as_str()).collect::<Vec<_>>().join("; "),
             statement_name: self.statement_name.clone(),
+            db_user: self.db_user.clone(),
             query_parameters: self.parameters.clone(),
             redshift_query_id: self.redshift_query_id(),
             created_at: self.created_at,

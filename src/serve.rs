@@ -1,0 +1,78 @@
+//! What the long-running commands (`up`, `worker`, `api`) share: stop signals, JWT settings,
+//! the worker's settings from its flags.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use spectra_api::JwtConfig;
+use spectra_worker::consumer::ConsumerConfig;
+use spectra_worker::platform::Settings;
+
+use crate::cli::{JwtArgs, WorkerOptions};
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn stop_signal() -> anyhow::Result<&'static str> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => Ok("SIGTERM"),
+        r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT").context("waiting for Ctrl-C"),
+    }
+}
+
+/// The JWT configuration the flags ask for; `None` when no key is given (API keys only).
+pub async fn jwt_config(args: &JwtArgs) -> anyhow::Result<Option<Arc<JwtConfig>>> {
+    let mut config = match &args.jwt_public_key_file {
+        Some(path) => {
+            let pem = tokio::fs::read_to_string(path)
+                .await
+                .with_context(|| format!("reading --jwt-public-key-file {}", path.display()))?;
+            JwtConfig::rs256_pem(&pem)
+                .map_err(|e| anyhow::anyhow!(e))
+                .with_context(|| format!("--jwt-public-key-file {}", path.display()))?
+        }
+        None => JwtConfig::hs256(Vec::new()),
+    };
+    config.secret = None;
+    if let Some(path) = &args.jwt_secret_file {
+        let secret =
+            tokio::fs::read(path).await.with_context(|| format!("reading --jwt-secret-file {}", path.display()))?;
+        if secret.len() < 32 {
+            anyhow::bail!("--jwt-secret-file {}: an HS256 secret needs at least 32 bytes", path.display());
+        }
+        config.secret = Some(secret);
+    }
+    if config.secret.is_none() && config.rsa_public_key.is_none() {
+        if args.jwt_issuer.is_some() || args.jwt_audience.is_some() {
+            anyhow::bail!("--jwt-issuer and --jwt-audience need --jwt-secret-file or --jwt-public-key-file");
+        }
+        return Ok(None);
+    }
+    config.issuer = args.jwt_issuer.clone();
+    config.audience = args.jwt_audience.clone();
+    config.tenant_claim = args.jwt_tenant_claim.clone();
+    Ok(Some(Arc::new(config)))
+}
+
+/// The shared settings the worker flags set, over `base`.
+pub fn settings(options: &WorkerOptions, base: Settings) -> Settings {
+    Settings {
+        max_error: options.max_error,
+        upload_window: options.upload_window,
+        bulk_deadline: options.bulk_deadline,
+        query_deadline: options.query_deadline,
+        reconcile_grace: options.reconcile_grace,
+        ..base
+    }
+}
+
+/// The consumer configuration the worker flags set.
+pub fn consumer_config(options: &WorkerOptions) -> ConsumerConfig {
+    ConsumerConfig {
+        loops: options.loops,
+        max_in_flight: options.max_in_flight,
+        visibility: options.visibility_timeout,
+        shutdown_deadline: options.shutdown_deadline,
+        ..ConsumerConfig::default()
+    }
+}
