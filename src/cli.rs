@@ -46,9 +46,6 @@ pub enum Cmd {
     /// Producer commands for bulk jobs: create, upload, close, abort, inspect. They work on the
     /// data directory directly, beside a running `spectra up`.
     Bulk(BulkArgs),
-    /// Inspect async query jobs.
-    #[command(subcommand)]
-    Jobs(JobsCmd),
 }
 
 /// `spectra sql ...`
@@ -327,17 +324,6 @@ pub struct CreateArgs {
     pub json: bool,
 }
 
-/// `spectra jobs ...`
-#[derive(Debug, Subcommand)]
-pub enum JobsCmd {
-    /// Show one query job.
-    Get,
-    /// Show a finished query job's results.
-    Results,
-    /// Cancel a query job.
-    Cancel,
-}
-
 impl Cmd {
     /// The command's name as typed, and the issue that builds (or built) it; used to refuse
     /// commands that are not built yet.
@@ -350,7 +336,6 @@ impl Cmd {
             Cmd::Sql(_) => ("sql", 3),
             Cmd::Keys(_) => ("keys", 5),
             Cmd::Bulk(_) => ("bulk", 4),
-            Cmd::Jobs(_) => ("jobs", 5),
         }
     }
 }

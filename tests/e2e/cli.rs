@@ -14,7 +14,7 @@ fn help_lists_the_planned_subcommands() {
     let out = spectra(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for sub in ["up", "worker", "api", "redshift-emulator", "sql", "keys", "bulk", "jobs"] {
+    for sub in ["up", "worker", "api", "redshift-emulator", "sql", "keys", "bulk"] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(sub)), "`{sub}` missing from:\n{help}");
     }
     let bulk = String::from_utf8(spectra(&["bulk", "--help"]).stdout).unwrap();

@@ -260,3 +260,47 @@ async fn jwt_bearer_tokens_are_checked_like_keys() {
         assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), "{body}");
     }
 }
+
+/// RS256 through HTTP, as an identity provider issues them: the public key in a PEM file is all
+/// the API holds. A token signed by another key, or HS256-signed with the public key as the
+/// secret, is 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rs256_tokens_from_an_identity_provider_are_accepted() {
+    use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+    use aws_lc_rs::rsa::KeySize;
+    use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+    let idp = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let der = AsDer::<PublicKeyX509Der>::as_der(idp.public_key()).unwrap();
+    let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", STANDARD.encode(der.as_ref()));
+    let config = spectra_api::JwtConfig {
+        issuer: Some("https://idp.example".into()),
+        ..spectra_api::JwtConfig::rs256_pem(&pem).unwrap()
+    };
+    let s = Stack::start_configured(|state| state.jwt = Some(std::sync::Arc::new(config))).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"sub": "svc", "tenant_id": "acme", "iss": "https://idp.example", "exp": now + 60});
+    let sign = |pair: &RsaKeyPair| {
+        let h = URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "kid": "k1"}).to_string());
+        let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let mut sig = vec![0; pair.public_modulus_len()];
+        pair.sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), format!("{h}.{p}").as_bytes(), &mut sig)
+            .unwrap();
+        format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(sig))
+    };
+    let (status, body) = s.call(&sign(&idp), "acme", Method::GET, "/v1/bulk/jobs", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stranger = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let (status, body) = s.call(&sign(&stranger), "acme", Method::GET, "/v1/bulk/jobs", None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
+    use hmac::{Hmac, KeyInit, Mac};
+    let h = URL_SAFE_NO_PAD.encode(json!({"alg": "HS256"}).to_string());
+    let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(der.as_ref()).unwrap();
+    mac.update(format!("{h}.{p}").as_bytes());
+    let confused = format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    let (status, body) = s.call(&confused, "acme", Method::GET, "/v1/bulk/jobs", None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), "algorithm confusion");
+}
