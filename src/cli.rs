@@ -1,7 +1,4 @@
-//! The command line: every subcommand Spectra will have, with the help text users see.
-//!
-//! Subcommands whose issue has not landed yet exit non-zero with "not implemented yet" and the
-//! issue that owns them, so scripts fail loudly instead of silently doing nothing.
+//! The command line: every subcommand, with the help text users see.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,8 +32,11 @@ pub enum Cmd {
     Worker(WorkerArgs),
     /// Serve the REST API (Query, Job and Bulk APIs) on AWS, with the same settings as `worker`.
     Api(ApiArgs),
-    /// Serve the Redshift Data API wire protocol on loopback, executing SQL on the embedded engine.
-    RedshiftEmulator,
+    /// Serve the Redshift Data API (all 11 operations, AWS JSON 1.1, any credentials) on
+    /// loopback, running the SQL for real on the embedded engine; UNLOAD/COPY go to an S3
+    /// endpoint and WithEvent status changes to an EventBridge endpoint when given. Point
+    /// aws-sdk-rust, boto3 or the AWS CLI at it with its URL as the endpoint.
+    RedshiftEmulator(EmulatorArgs),
     /// Run operator SQL (create and fill tables) on the embedded warehouse, through the running
     /// `spectra up` if there is one, or directly on the data directory if not.
     Sql(SqlArgs),
@@ -196,6 +196,31 @@ pub struct AwsArgs {
     pub config: Option<PathBuf>,
 }
 
+/// `spectra redshift-emulator`
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Where to serve; port 0 picks a free port. Logs "listening on http://ADDR" when ready.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+    /// Where the engine keeps its database (and its local copy of S3 objects).
+    #[arg(long, default_value = ".spectra-emulator")]
+    pub data_dir: PathBuf,
+    /// The S3 endpoint UNLOAD writes to and COPY reads from (e.g. moto's); without it they use
+    /// <data-dir>/objects/<bucket>/<key>.
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+    /// The EventBridge endpoint that receives "Redshift Data Statement Status Change" events
+    /// of WithEvent statements (PutEvents on the default bus); without it no events are sent.
+    #[arg(long)]
+    pub events_endpoint: Option<String>,
+    /// Statements running at once; one more gets ActiveStatementsExceededException.
+    #[arg(long, default_value_t = 200)]
+    pub max_active_statements: usize,
+    /// The region named in events.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+}
+
 /// `spectra worker`
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -322,20 +347,4 @@ pub struct CreateArgs {
     /// Print the job record as JSON instead of its id.
     #[arg(long)]
     pub json: bool,
-}
-
-impl Cmd {
-    /// The command's name as typed, and the issue that builds (or built) it; used to refuse
-    /// commands that are not built yet.
-    pub fn pending(&self) -> (&'static str, u32) {
-        match self {
-            Cmd::Up(_) => ("up", 4),
-            Cmd::Worker(_) => ("worker", 6),
-            Cmd::Api(_) => ("api", 6),
-            Cmd::RedshiftEmulator => ("redshift-emulator", 7),
-            Cmd::Sql(_) => ("sql", 3),
-            Cmd::Keys(_) => ("keys", 5),
-            Cmd::Bulk(_) => ("bulk", 4),
-        }
-    }
 }

@@ -5,6 +5,7 @@
 mod aws_mode;
 mod bulk;
 mod cli;
+mod emulator;
 mod keys;
 mod progress;
 mod serve;
@@ -26,17 +27,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Cmd::Keys(command) => keys::run(command).await,
         Cmd::Worker(args) => aws_mode::run_worker(args).await,
         Cmd::Api(args) => aws_mode::run_api(args).await,
-        pending => {
-            let (name, issue) = pending.pending();
-            anyhow::bail!("spectra {name}: not implemented yet (tracked in issue #{issue})")
-        }
+        Cmd::RedshiftEmulator(args) => emulator::run(args).await,
     }
 }
 
 /// Logs go to stderr (stdout is for command output). `RUST_LOG` overrides the default level:
 /// `info` for the long-running `up`, `worker` and `api`, `warn` for one-shot commands.
 fn init_logging(cli: &Cli) {
-    let default = if matches!(cli.command, Cmd::Up(_) | Cmd::Worker(_) | Cmd::Api(_)) { "info" } else { "warn" };
+    let default = if matches!(cli.command, Cmd::Up(_) | Cmd::Worker(_) | Cmd::Api(_) | Cmd::RedshiftEmulator(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();

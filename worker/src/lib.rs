@@ -8,6 +8,7 @@
 //!   `JobStore`, `Warehouse`, `ObjectStore`, `EventBus`), each documenting its contract.
 //! - [`embedded`]: durable local adapters for every port (SQLite, a directory, DuckDB).
 //! - [`aws`]: the same ports on SQS, DynamoDB, S3 and EventBridge.
+//! - [`emulator`]: the Redshift Data API's wire protocol over the embedded warehouse.
 //! - `contract` (feature `contract`): one generic test suite per port, run against every adapter.
 //! - [`sql`]: the SQL Spectra generates (UNLOAD, and the ingest batch), pure.
 //! - [`platform`]: the ports bundled with the shared settings and the object layout of a job.
@@ -25,6 +26,7 @@ pub mod consumer;
 pub mod contract;
 pub mod driver;
 pub mod embedded;
+pub mod emulator;
 pub mod handler;
 pub mod messages;
 pub mod platform;

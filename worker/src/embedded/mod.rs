@@ -39,4 +39,7 @@ pub use rate_counter::SqliteRateCounter;
 pub use stack::{
     EVENTS_QUEUE, EmbeddedPlatform, JOBS_FILE, OBJECTS_DIR, OpenError, QUEUE_FILE, WAREHOUSE_FILE, WORK_QUEUE,
 };
-pub use warehouse::{DuckWarehouse, MAX_BATCH_STATEMENTS, MAX_KEPT_RESULTS, WarehouseConfig};
+pub(crate) use warehouse::files_under;
+pub use warehouse::{
+    DuckWarehouse, MAX_BATCH_STATEMENTS, MAX_KEPT_RESULTS, RemoteObjects, StatementEventSink, WarehouseConfig,
+};

@@ -11,5 +11,6 @@ mod consumer;
 mod embedded_adapters;
 mod embedded_contract;
 mod embedded_warehouse;
+mod emulator_contract;
 mod schemas;
 mod sql_guard;

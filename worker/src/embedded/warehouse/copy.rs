@@ -37,6 +37,9 @@ struct Rejected {
 fn sources(ctx: &Context, c: &CopyFrom) -> Result<Vec<(String, PathBuf)>, String> {
     let (bucket, key) = split_s3(&c.from)?;
     let bucket_dir = ctx.object_root.join(&bucket);
+    if let Some(remote) = &ctx.remote {
+        remote.pull(&bucket_dir, &bucket, &key)?;
+    }
     if !c.manifest {
         let files = files_under(&bucket_dir, &key)?;
         if files.is_empty() {
@@ -51,6 +54,9 @@ fn sources(ctx: &Context, c: &CopyFrom) -> Result<Vec<(String, PathBuf)>, String
     for entry in manifest["entries"].as_array().ok_or("the manifest has no entries array")? {
         let url = entry["url"].as_str().ok_or("a manifest entry has no url")?;
         let (b, k) = split_s3(url)?;
+        if let Some(remote) = &ctx.remote {
+            remote.pull(&ctx.object_root.join(&b), &b, &k)?;
+        }
         let path = ctx.object_root.join(&b).join(&k);
         if path.is_file() {
             out.push((url.to_owned(), path));

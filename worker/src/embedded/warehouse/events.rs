@@ -1,5 +1,10 @@
-//! The "Redshift Data Statement Status Change" event of an ended statement, in AWS's envelope.
+//! The "Redshift Data Statement Status Change" event of an ended statement, in AWS's envelope,
+//! and where it goes: a queue (`spectra up`: straight onto the work queue, as the EventBridge
+//! rule would deliver it) or any other [`StatementEventSink`] (the emulator: EventBridge).
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use chrono::{Duration, SecondsFormat, Utc};
 
 use super::ledger::RETENTION_HOURS;
@@ -7,7 +12,25 @@ use super::statements::Record;
 use crate::messages::{
     REDSHIFT_DATA_SOURCE, STATEMENT_STATUS_CHANGE, StatementDetail, StatementEndState, StatementStatusChange,
 };
-use crate::ports::StatementStatus;
+use crate::ports::{OutgoingMessage, Queue, StatementStatus};
+
+/// Receives the status-change events of ended `WithEvent` statements, as JSON text in AWS's
+/// EventBridge envelope. Delivery is best effort, as on AWS.
+#[async_trait]
+pub trait StatementEventSink: Send + Sync {
+    /// Delivers one event.
+    async fn send(&self, event: String) -> Result<(), String>;
+}
+
+/// Events straight onto a queue.
+pub(crate) struct QueueSink(pub Arc<dyn Queue>);
+
+#[async_trait]
+impl StatementEventSink for QueueSink {
+    async fn send(&self, event: String) -> Result<(), String> {
+        self.0.send(OutgoingMessage::new(event)).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
 
 /// The account the embedded warehouse claims (AWS's example format: twelve digits).
 const ACCOUNT: &str = "000000000000";

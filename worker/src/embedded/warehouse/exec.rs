@@ -30,6 +30,8 @@ pub(crate) struct Context {
     pub object_root: PathBuf,
     /// Set by CancelStatement; checked between steps, and the connection is interrupted.
     pub cancelled: Arc<AtomicBool>,
+    /// The remote store UNLOAD and COPY mirror to, when there is one.
+    pub remote: Option<Arc<dyn super::RemoteObjects>>,
 }
 
 /// How a statement is executed, from its leading keyword.
@@ -100,33 +102,8 @@ fn run_one(
         Kind::Unload => unload::run(conn, ctx, sql).map(|rows| RunOutput { rows, result: None }),
         Kind::Copy => copy::run(conn, ctx, sql, query_id).map(|rows| RunOutput { rows, result: None }),
         Kind::Rows => {
-            let mut stmt = conn.prepare(sql).map_err(err)?;
-            for (i, v) in values.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 1, v.as_str()).map_err(err)?;
-            }
-            stmt.raw_execute().map_err(err)?;
-            let columns: Vec<ColumnMetadata> = stmt
-                .column_names()
-                .iter()
-                .enumerate()
-                .map(|(i, name)| types::column(name, &stmt.column_type(i)))
-                .collect();
-            let mut rows = Vec::new();
-            let mut bytes = 0usize;
-            let mut cursor = stmt.raw_query();
-            while let Some(row) = cursor.next().map_err(err)? {
-                let mut fields = Vec::with_capacity(columns.len());
-                for i in 0..columns.len() {
-                    let field = types::field(row.get_ref(i).map_err(err)?);
-                    bytes += types::approx_size(&field);
-                    fields.push(field);
-                }
-                if bytes > MAX_RESULT_BYTES {
-                    return Err("the query result exceeds the maximum size of 100 MB; use UNLOAD".into());
-                }
-                rows.push(fields);
-            }
-            Ok(RunOutput { rows: rows.len() as i64, result: Some(StoredResult { columns, rows }) })
+            let result = query_rows(conn, sql, values)?;
+            Ok(RunOutput { rows: result.rows.len() as i64, result: Some(result) })
         }
         kind => {
             let mut stmt = conn.prepare(sql).map_err(err)?;
@@ -137,6 +114,35 @@ fn run_one(
             Ok(RunOutput { rows: if kind == Kind::Changes { changed as i64 } else { 0 }, result: None })
         }
     }
+}
+
+/// Runs a query with positional `values` and keeps its whole result (at most 100 MB, as the
+/// Data API allows).
+pub(crate) fn query_rows(conn: &Connection, sql: &str, values: &[String]) -> Result<StoredResult, String> {
+    let err = |e: duckdb::Error| e.to_string();
+    let mut stmt = conn.prepare(sql).map_err(err)?;
+    for (i, v) in values.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, v.as_str()).map_err(err)?;
+    }
+    stmt.raw_execute().map_err(err)?;
+    let columns: Vec<ColumnMetadata> =
+        stmt.column_names().iter().enumerate().map(|(i, name)| types::column(name, &stmt.column_type(i))).collect();
+    let mut rows = Vec::new();
+    let mut bytes = 0usize;
+    let mut cursor = stmt.raw_query();
+    while let Some(row) = cursor.next().map_err(err)? {
+        let mut fields = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            let field = types::field(row.get_ref(i).map_err(err)?);
+            bytes += types::approx_size(&field);
+            fields.push(field);
+        }
+        if bytes > MAX_RESULT_BYTES {
+            return Err("the query result exceeds the maximum size of 100 MB; use UNLOAD".into());
+        }
+        rows.push(fields);
+    }
+    Ok(StoredResult { columns, rows })
 }
 
 /// Runs `record`'s statements in one transaction and returns the final record with the result

@@ -3,17 +3,20 @@
 //! # Layout
 //! - this file: [`DuckWarehouse`] — submit, describe, cancel, results; client tokens; the
 //!   active-statement limit; status-change events.
-//! - `statements`: the statement record and its DescribeStatement view.
+//! - `statements`: the statement record and its DescribeStatement view; `catalog`: metadata
+//!   queries and the statement list, for the Data API emulator.
 //! - `ledger`: the record's durable copy, committed with the statement's own transaction.
 //! - `exec`: running a statement on its own connection on a blocking thread.
 //! - `params`: `:name` parameters; `types`: Field and Redshift type mapping.
-//! - `unload`, `copy`, `options`: Redshift's UNLOAD and COPY against the local object store;
+//! - `unload`, `copy`, `options`: Redshift's UNLOAD and COPY against the local object store
+//!   (`remote`: mirrored to S3 for the emulator);
 //!   `like`: `CREATE TABLE ... (LIKE ...)`.
 //!
 //! Results of queries are kept in memory (the most recent [`MAX_KEPT_RESULTS`]); after a restart
 //! DescribeStatement still answers from the ledger, but GetStatementResult of an older
 //! statement is "not found", as after the Data API's retention.
 
+mod catalog;
 mod copy;
 mod events;
 mod exec;
@@ -21,6 +24,7 @@ mod ledger;
 mod like;
 mod options;
 mod params;
+mod remote;
 mod statements;
 mod tokens;
 mod types;
@@ -35,9 +39,12 @@ use async_trait::async_trait;
 use chrono::Utc;
 use duckdb::Connection;
 
+pub use self::events::StatementEventSink;
 use self::exec::StoredResult;
 pub(crate) use self::params::split_script;
+pub use self::remote::RemoteObjects;
 use self::statements::{Record, Run, split_id};
+pub(crate) use self::unload::files_under;
 use crate::ports::{
     Queue, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, Warehouse, WarehouseError,
 };
@@ -86,7 +93,8 @@ struct Inner {
     object_root: PathBuf,
     config: WarehouseConfig,
     registry: Mutex<Registry>,
-    events: Option<Arc<dyn Queue>>,
+    events: Option<Arc<dyn StatementEventSink>>,
+    remote: Option<Arc<dyn RemoteObjects>>,
 }
 
 /// DuckDB behind the `Warehouse` port. Cheap to clone.
@@ -119,6 +127,19 @@ impl DuckWarehouse {
         config: WarehouseConfig,
         events: Option<Arc<dyn Queue>>,
     ) -> Result<Self, WarehouseError> {
+        let sink = events.map(|q| Arc::new(events::QueueSink(q)) as Arc<dyn StatementEventSink>);
+        Self::open_with(db_path, object_root, config, sink, None).await
+    }
+
+    /// [`DuckWarehouse::open`] with events to any sink, and UNLOAD/COPY mirrored to a remote
+    /// object store through `object_root` (the emulator's S3).
+    pub async fn open_with(
+        db_path: &Path,
+        object_root: &Path,
+        config: WarehouseConfig,
+        events: Option<Arc<dyn StatementEventSink>>,
+        remote: Option<Arc<dyn RemoteObjects>>,
+    ) -> Result<Self, WarehouseError> {
         if config.max_active_statements == 0 || config.page_size == 0 {
             return Err(WarehouseError::Validation("max_active_statements and page_size must be at least 1".into()));
         }
@@ -145,6 +166,7 @@ impl DuckWarehouse {
                 config,
                 registry: Mutex::new(registry),
                 events,
+                remote,
             }),
         };
         for record in recovered.iter().filter(|r| r.with_event) {
@@ -156,9 +178,9 @@ impl DuckWarehouse {
     /// Sends the status-change event of an ended `WithEvent` statement. Best effort, as in AWS:
     /// the worker's reconciler covers a lost event.
     async fn announce(&self, record: &Record) {
-        let Some(queue) = &self.inner.events else { return };
+        let Some(sink) = &self.inner.events else { return };
         let body = events::status_change(record, &self.inner.config.region);
-        if let Err(e) = queue.send(crate::ports::OutgoingMessage::new(body)).await {
+        if let Err(e) = sink.send(body).await {
             tracing::warn!(statement = %record.id, error = %e, "could not send the statement's status-change event");
         }
     }
@@ -210,7 +232,11 @@ impl DuckWarehouse {
                     entry.interrupt = Some(conn.interrupt_handle());
                     entry.record.status = StatementStatus::Started;
                 }
-                let ctx = exec::Context { object_root: this.inner.object_root.clone(), cancelled };
+                let ctx = exec::Context {
+                    object_root: this.inner.object_root.clone(),
+                    cancelled,
+                    remote: this.inner.remote.clone(),
+                };
                 exec::execute(&conn, &ctx, record.clone(), bound.as_ref())
             });
             let (record, results) = match outcome {

@@ -79,6 +79,9 @@ pub(crate) fn run(conn: &Connection, ctx: &Context, sql: &str) -> Result<i64, St
         return Err("UNLOAD needs a key prefix after the bucket".into());
     }
     let bucket_dir = ctx.object_root.join(&bucket);
+    if let Some(remote) = &ctx.remote {
+        remote.pull(&bucket_dir, &bucket, &prefix)?;
+    }
     let existing = files_under(&bucket_dir, &prefix)?;
     if !existing.is_empty() {
         if u.clean_path {
@@ -105,6 +108,9 @@ pub(crate) fn run(conn: &Connection, ctx: &Context, sql: &str) -> Result<i64, St
     std::fs::create_dir_all(ctx.object_root.join(".tmp")).map_err(|e| e.to_string())?;
     let result = write_parts(conn, &u, &staging, &bucket, &prefix, &bucket_dir, &columns);
     let _ = std::fs::remove_dir_all(&staging);
+    if let (Ok(_), Some(remote)) = (&result, &ctx.remote) {
+        remote.push(&bucket_dir, &bucket, &prefix)?;
+    }
     result
 }
 
