@@ -151,11 +151,16 @@ impl ApiStoresFixture for Moto {
     }
 }
 
+/// An S3 client for moto.
+pub fn s3(moto: &Moto) -> aws_sdk_s3::Client {
+    s3_client(&moto.sdk, true)
+}
+
 #[async_trait]
 impl ObjectStoreFixture for Moto {
     type Store = S3ObjectStore;
     async fn store(&self) -> S3ObjectStore {
-        let client = s3_client(&self.sdk, true);
+        let client = s3(self);
         let bucket = fresh("bucket");
         client.create_bucket().bucket(&bucket).send().await.unwrap();
         S3ObjectStore::new(client, bucket)

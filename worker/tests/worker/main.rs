@@ -11,6 +11,8 @@ mod consumer;
 mod embedded_adapters;
 mod embedded_contract;
 mod embedded_warehouse;
+mod emulator_boto3;
 mod emulator_contract;
+mod emulator_operations;
 mod schemas;
 mod sql_guard;

@@ -182,7 +182,12 @@ pub(crate) fn execute(
     record.status = StatementStatus::Started;
     // `sys_load_error_detail` resolves unqualified, as Redshift's system table does.
     if let Err(e) = conn.execute_batch("SET search_path = 'main,spectra_internal'; BEGIN TRANSACTION") {
-        fail(&mut record, StatementStatus::Failed, e.to_string());
+        // A cancel that lands here interrupts the BEGIN: that is still a cancel.
+        if ctx.cancelled.swap(false, Ordering::SeqCst) {
+            fail(&mut record, StatementStatus::Aborted, "the statement was cancelled".into());
+        } else {
+            fail(&mut record, StatementStatus::Failed, e.to_string());
+        }
         return (record, results);
     }
     for i in 0..record.runs.len() {
