@@ -157,6 +157,11 @@ pub struct WorkerOptions {
     /// Visibility timeout of received messages (a heartbeat extends it for long handlers).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub visibility_timeout: Duration,
+    /// Long-poll wait of each receive (SQS allows up to 20s). A worker that stops mid-poll can
+    /// still be handed messages it never sees, which then wait out their visibility timeout;
+    /// a shorter wait narrows that window at the cost of more receive calls.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub receive_wait: Duration,
     /// At shutdown, how long in-flight messages may take before they are released.
     #[arg(long, default_value = "25s", value_parser = parse_duration)]
     pub shutdown_deadline: Duration,

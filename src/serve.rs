@@ -72,6 +72,7 @@ pub fn consumer_config(options: &WorkerOptions) -> ConsumerConfig {
         loops: options.loops,
         max_in_flight: options.max_in_flight,
         visibility: options.visibility_timeout,
+        wait: options.receive_wait.min(std::time::Duration::from_secs(20)),
         shutdown_deadline: options.shutdown_deadline,
         ..ConsumerConfig::default()
     }

@@ -1,17 +1,13 @@
 //! `spectra worker`, `spectra api` and `spectra keys --aws` in AWS mode, on the local AWS stack
-//! (moto with `infra/spectra.yaml` deployed, started by `scripts/test`). The Data API itself is
-//! the emulator issue's; here the API drives jobs up to the point where the worker takes over,
-//! and the worker proves it starts, consumes and stops on the real resources.
+//! (moto with `infra/spectra.yaml` deployed, started by `scripts/test`): configuration errors,
+//! start and stop, and the Bulk API up to the hand-over to the worker (`aws_chain` runs the
+//! rest). These tests use work queues of their own.
 
 use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{Up, serve, serve_without};
-
-fn stack(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test"))
-}
+use crate::common::{Up, serve_without};
 
 /// `spectra <args>` with the local stack's environment plus `env`; (success, stdout, stderr).
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
@@ -20,6 +16,32 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A work queue (with its DLQ) of one test's own, so no other test's worker can take its
+/// messages.
+async fn private_queue(prefix: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(&aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await);
+    let name = format!("{prefix}-{}", uuid_suffix());
+    sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap();
+    let policy =
+        json!({"deadLetterTargetArn": format!("arn:aws:sqs:us-east-1:123456789012:{name}-dlq"), "maxReceiveCount": 5});
+    sqs.create_queue()
+        .queue_name(&name)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, policy.to_string())
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}
+
+fn uuid_suffix() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
     )
 }
 
@@ -47,21 +69,9 @@ fn missing_or_contradictory_settings_stop_the_worker_and_name_the_setting() {
 /// the next seconds (SQS and moto alike), which would steal the API test's command.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_runs_on_the_stack_and_stops_cleanly() {
-    let sqs = aws_sdk_sqs::Client::new(&aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await);
-    let name = format!("worker-test-{}", std::process::id());
-    let dlq = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap();
-    let policy =
-        json!({"deadLetterTargetArn": format!("arn:aws:sqs:us-east-1:123456789012:{name}-dlq"), "maxReceiveCount": 5});
-    let queue = sqs
-        .create_queue()
-        .queue_name(&name)
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, policy.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(dlq.queue_url.is_some());
+    let queue = private_queue("worker-test").await;
     let env_file = tempfile::NamedTempFile::new().unwrap();
-    let settings = format!("SPECTRA_QUEUE_URL={}\n", queue.queue_url.unwrap());
+    let settings = format!("SPECTRA_QUEUE_URL={queue}\n");
     std::fs::write(env_file.path(), TARGET.map(|(k, v)| format!("{k}={v}\n")).concat() + &settings).unwrap();
     let config = env_file.path().to_str().unwrap();
     // The file's queue must win over the stack's environment: the worker runs with it removed.
@@ -117,10 +127,20 @@ fn key(tenant: &str) -> String {
 /// Another tenant sees none of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_runs_bulk_jobs_on_the_stack() {
+    let queue = private_queue("api-test").await;
     let env_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(env_file.path(), TARGET.map(|(k, v)| format!("{k}={v}\n")).concat()).unwrap();
-    let config = env_file.path().to_str().unwrap();
-    let server = serve(&["api", "--listen", "127.0.0.1:0", "--config", config], "listening on http://");
+    let settings = TARGET.map(|(k, v)| format!("{k}={v}\n")).concat() + &format!("SPECTRA_QUEUE_URL={queue}\n");
+    std::fs::write(env_file.path(), settings).unwrap();
+    let config = env_file.path().to_str().unwrap().to_owned();
+    let server = tokio::task::spawn_blocking(move || {
+        serve_without(
+            &["api", "--listen", "127.0.0.1:0", "--config", &config],
+            "listening on http://",
+            "SPECTRA_QUEUE_URL",
+        )
+    })
+    .await
+    .unwrap();
     let api = Api { base: format!("http://{}", server.addr), _server: server, http: reqwest::Client::new() };
     let (acme, globex) = (key("acme"), key("globex"));
 
@@ -157,7 +177,6 @@ async fn the_api_runs_bulk_jobs_on_the_stack() {
     // The command that hands the job to a worker is on the work queue.
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue = stack("SPECTRA_QUEUE_URL");
     let mut found = false;
     for _ in 0..10 {
         let out = sqs

@@ -190,3 +190,10 @@ pub fn download(url: &str) -> Vec<u8> {
         response.bytes().await.unwrap().to_vec()
     })
 }
+
+/// The local AWS stack has one work queue and one rule: tests that run workers or read the
+/// queue on it take turns.
+pub async fn aws_stack_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static STACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    STACK.lock().await
+}

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod aws_chain;
 mod aws_mode;
 mod cli;
 mod common;

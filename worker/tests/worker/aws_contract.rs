@@ -31,7 +31,12 @@ pub fn stack_output(name: &str) -> String {
 }
 
 pub async fn sdk() -> SdkConfig {
-    AwsOptions { region: Some("us-east-1".into()), endpoint_url: Some(endpoint()) }.load().await
+    sdk_in("us-east-1").await
+}
+
+/// The SDK configuration for moto in `region`.
+pub async fn sdk_in(region: &str) -> SdkConfig {
+    AwsOptions { region: Some(region.into()), endpoint_url: Some(endpoint()) }.load().await
 }
 
 /// A fresh name: unique per check, lower case (S3), short (SQS, S3 ≤ 63).
@@ -46,6 +51,11 @@ pub struct Moto {
 impl Moto {
     pub async fn new() -> Self {
         Self { sdk: sdk().await }
+    }
+
+    /// moto in another region (the template is deployed in us-east-1 only).
+    pub async fn in_region(region: &str) -> Self {
+        Self { sdk: sdk_in(region).await }
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {

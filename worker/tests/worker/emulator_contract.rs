@@ -1,6 +1,9 @@
 //! The Redshift Data API emulator, driven by Spectra's own Data API adapter (aws-sdk-rust): the
 //! whole warehouse contract holds through the wire protocol, with status-change events
 //! delivered by EventBridge (moto) through a rule into a queue, as on AWS.
+//!
+//! The emulators of these tests live in [`REGION`], where the deployed template has no rule:
+//! their events stay out of the template's work queue, which other tests read.
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -11,6 +14,9 @@ use tokio::sync::Mutex;
 
 use super::aws_contract::{Moto, endpoint, fresh};
 
+/// Where the emulator tests' events go.
+pub const REGION: &str = "us-west-2";
+
 /// Starts an emulator on a loopback port with S3 and events on moto; its URL.
 pub async fn start_emulator(dir: &std::path::Path, max_active: usize) -> String {
     let options = EmulatorOptions {
@@ -18,7 +24,7 @@ pub async fn start_emulator(dir: &std::path::Path, max_active: usize) -> String 
         s3_endpoint: Some(endpoint()),
         events_endpoint: Some(endpoint()),
         max_active_statements: max_active,
-        region: "us-east-1".into(),
+        region: REGION.into(),
     };
     let emulator = Emulator::open(&options).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -31,7 +37,7 @@ pub async fn start_emulator(dir: &std::path::Path, max_active: usize) -> String 
 pub async fn client(url: &str) -> aws_sdk_redshiftdata::Client {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(url)
-        .region(aws_config::Region::new("us-east-1"))
+        .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_redshiftdata::config::Credentials::new("any", "thing", None, None, "test"))
         .load()
         .await;
@@ -48,7 +54,7 @@ pub struct EmulatorFixture {
 impl EmulatorFixture {
     pub async fn new() -> Self {
         Self {
-            moto: Moto::new().await,
+            moto: Moto::in_region(REGION).await,
             dir: tempfile::tempdir().unwrap(),
             cluster: fresh("cluster"),
             events_queue: Mutex::default(),
@@ -68,10 +74,10 @@ impl EmulatorFixture {
         let pattern = json!({
             "source": ["aws.redshift-data"],
             "detail-type": ["Redshift Data Statement Status Change"],
-            "resources": [format!("arn:aws:redshift:us-east-1:000000000000:cluster:{}", self.cluster)],
+            "resources": [format!("arn:aws:redshift:{REGION}:000000000000:cluster:{}", self.cluster)],
         });
         events.put_rule().name(&rule).event_pattern(pattern.to_string()).send().await.unwrap();
-        let arn = format!("arn:aws:sqs:us-east-1:123456789012:{}", url.rsplit('/').next().unwrap());
+        let arn = format!("arn:aws:sqs:{REGION}:123456789012:{}", url.rsplit('/').next().unwrap());
         let target = aws_sdk_eventbridge::types::Target::builder().id("q").arn(arn).build().unwrap();
         events.put_targets().rule(&rule).targets(target).send().await.unwrap();
         *queue = Some(url.clone());

@@ -8,7 +8,7 @@ use aws_sdk_redshiftdata::Client;
 use aws_sdk_redshiftdata::types::{Field, ResultFormatString, StatusString};
 
 use super::aws_contract::{Moto, fresh, s3};
-use super::emulator_contract::{client, start_emulator};
+use super::emulator_contract::{REGION, client, start_emulator};
 
 async fn emulator(max_active: usize) -> (tempfile::TempDir, Client) {
     let dir = tempfile::tempdir().unwrap();
@@ -232,10 +232,13 @@ async fn sessions_client_tokens_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unload_and_copy_go_through_s3() {
     let (_dir, client) = emulator(8).await;
-    let moto = Moto::new().await;
+    let moto = Moto::in_region(REGION).await;
     let s3 = s3(&moto);
     let bucket = fresh("bucket");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+        .build();
+    s3.create_bucket().bucket(&bucket).create_bucket_configuration(location).send().await.unwrap();
     run(&client, "CREATE TABLE src AS SELECT i AS id, 'v' || i AS v FROM range(1000) t(i)").await;
     let unload = format!(
         "UNLOAD ('SELECT id, v FROM src') TO 's3://{bucket}/out/part_' IAM_ROLE 'arn:aws:iam::1:role/r' FORMAT AS CSV HEADER MANIFEST VERBOSE ALLOWOVERWRITE"
