@@ -72,7 +72,8 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<bool> {
         Arc::new(aws.idempotency.clone()),
         Arc::new(aws.rates.clone()),
     );
-    state.jwt = serve::jwt_config(&args.jwt).await?;
+    state.jwt = serve::jwt_config(&args.api).await?;
+    state.limits = args.api.rate_limits;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {

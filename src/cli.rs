@@ -122,9 +122,9 @@ pub struct UpArgs {
     /// Worker settings.
     #[command(flatten)]
     pub worker: WorkerOptions,
-    /// JWT settings.
+    /// REST API settings: JWTs, rate limits.
     #[command(flatten)]
-    pub jwt: JwtArgs,
+    pub api: ApiOptions,
 }
 
 /// How a worker consumes and times out work (`spectra up` and `spectra worker`).
@@ -167,9 +167,9 @@ pub struct WorkerOptions {
     pub shutdown_deadline: Duration,
 }
 
-/// JWT bearer tokens for the REST API (API keys always work).
+/// JWT bearer tokens (API keys always work) and rate limits, for the REST API.
 #[derive(Debug, Args)]
-pub struct JwtArgs {
+pub struct ApiOptions {
     /// Accept HS256 tokens signed with the secret in this file (at least 32 bytes).
     #[arg(long, env = "SPECTRA_JWT_SECRET_FILE")]
     pub jwt_secret_file: Option<PathBuf>,
@@ -186,6 +186,14 @@ pub struct JwtArgs {
     /// The JWT claim that names the tenant.
     #[arg(long, default_value = "tenant_id", env = "SPECTRA_JWT_TENANT_CLAIM")]
     pub jwt_tenant_claim: String,
+    /// Per-tenant rate limits per window, over seed 001's defaults: e.g.
+    /// `queries=100,job_reads=300,bulk_creates=10,bulk_reads=100,window_seconds=60`.
+    #[arg(long, env = "SPECTRA_RATE_LIMITS", value_parser = parse_rate_limits, default_value = "")]
+    pub rate_limits: spectra_api::RateLimits,
+}
+
+fn parse_rate_limits(text: &str) -> Result<spectra_api::RateLimits, String> {
+    spectra_api::RateLimits::parse(text)
 }
 
 /// Where AWS mode finds its settings.
@@ -249,9 +257,9 @@ pub struct ApiArgs {
     /// Longest a synchronous query may wait for a free warehouse slot and run.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub query_deadline: Duration,
-    /// JWT settings.
+    /// REST API settings: JWTs, rate limits.
     #[command(flatten)]
-    pub jwt: JwtArgs,
+    pub api: ApiOptions,
 }
 
 /// `spectra bulk ...`

@@ -8,7 +8,7 @@ use spectra_api::JwtConfig;
 use spectra_worker::consumer::ConsumerConfig;
 use spectra_worker::platform::Settings;
 
-use crate::cli::{JwtArgs, WorkerOptions};
+use crate::cli::{ApiOptions, WorkerOptions};
 
 /// Waits for SIGTERM or SIGINT.
 pub async fn stop_signal() -> anyhow::Result<&'static str> {
@@ -21,7 +21,7 @@ pub async fn stop_signal() -> anyhow::Result<&'static str> {
 }
 
 /// The JWT configuration the flags ask for; `None` when no key is given (API keys only).
-pub async fn jwt_config(args: &JwtArgs) -> anyhow::Result<Option<Arc<JwtConfig>>> {
+pub async fn jwt_config(args: &ApiOptions) -> anyhow::Result<Option<Arc<JwtConfig>>> {
     let mut config = match &args.jwt_public_key_file {
         Some(path) => {
             let pem = tokio::fs::read_to_string(path)

@@ -44,7 +44,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
 
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
     let mut api = AppState::embedded(&stack, warehouse.clone());
-    api.jwt = serve::jwt_config(&args.jwt).await?;
+    api.jwt = serve::jwt_config(&args.api).await?;
+    api.limits = args.api.rate_limits;
     let shutdown = CancellationToken::new();
     let router = spectra_api::router(api)
         .merge(object_routes(stack.objects.clone()))

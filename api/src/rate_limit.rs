@@ -36,6 +36,32 @@ impl Default for RateLimits {
 }
 
 impl RateLimits {
+    /// Parses `queries=100,job_reads=300,bulk_creates=10,bulk_reads=100,window_seconds=60`;
+    /// names left out keep the seed's defaults.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut limits = Self::default();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').ok_or_else(|| format!("{pair:?} is not name=number"))?;
+            let n: u64 = value.trim().parse().map_err(|_| format!("{pair:?}: {value:?} is not a number"))?;
+            if n == 0 {
+                return Err(format!("{pair:?}: limits and the window are at least 1"));
+            }
+            match name.trim() {
+                "queries" => limits.queries = n,
+                "job_reads" => limits.job_reads = n,
+                "bulk_creates" => limits.bulk_creates = n,
+                "bulk_reads" => limits.bulk_reads = n,
+                "window_seconds" => limits.window_seconds = i64::try_from(n).map_err(|e| e.to_string())?,
+                other => {
+                    return Err(format!(
+                        "unknown limit {other:?} (queries, job_reads, bulk_creates, bulk_reads, window_seconds)"
+                    ));
+                }
+            }
+        }
+        Ok(limits)
+    }
+
     /// The group and limit of a request; `None` for unlimited routes (health, objects).
     fn group(&self, method: &Method, path: &str) -> Option<(&'static str, u64)> {
         match (method, path) {
@@ -84,4 +110,19 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     headers.insert("x-ratelimit-remaining", header(i64::try_from(limit.saturating_sub(count)).unwrap_or(0)));
     headers.insert("x-ratelimit-reset", header(reset));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_over_the_seed_defaults() {
+        let limits = RateLimits::parse("bulk_creates=1000, window_seconds=10").unwrap();
+        assert_eq!(limits, RateLimits { bulk_creates: 1000, window_seconds: 10, ..RateLimits::default() });
+        assert_eq!(RateLimits::parse("").unwrap(), RateLimits::default());
+        for bad in ["bulk_creates", "bulk_creates=x", "bulk_creates=0", "reads=5"] {
+            assert!(RateLimits::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,0 +1,215 @@
+//! The AWS path on the local stack, measured: end-to-end latency of small bulk export jobs, and
+//! the worker's CPU per job, through `spectra api` + `spectra worker` on moto and the Data API
+//! emulator.
+//!
+//! ```sh
+//! eval "$(SPECTRA_BIN=$PWD/target/debug/spectra infra/local-stack start)"   # after a cargo build
+//! cargo bench --profile dev --bench aws_stack                                # debug build, as tested
+//! infra/local-stack stop
+//! ```
+//! Figures: p50/p95 latency (create → JobComplete, sequential), then user+sys CPU seconds of the
+//! worker and of the API process per 1,000 jobs with many jobs in flight.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const LATENCY_JOBS: usize = 30;
+const CPU_JOBS: usize = 200;
+
+fn need(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        eprintln!("{name} is not set: start the local stack first (see the top of benches/aws_stack.rs)");
+        std::process::exit(2)
+    })
+}
+
+/// user+sys CPU seconds of a process so far.
+fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / ticks
+}
+
+/// A child process that is killed when the bench ends, however it ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `spectra <args>` and waits for the log line `ready`.
+fn spawn(args: &[&str], ready: &str) -> (Process, String) {
+    use std::io::{BufRead, BufReader};
+    let child = Command::new(env!("CARGO_BIN_EXE_spectra"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Process(child);
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("the process ended").unwrap();
+        if let Some((_, rest)) = line.split_once(ready) {
+            let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+            std::thread::spawn(move || for _ in lines {});
+            return (child, addr);
+        }
+    }
+}
+
+struct Api {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn create(&self, query: &str) -> String {
+        let body = json!({"operation": "query", "object": "bench", "query": query});
+        let response = self
+            .http
+            .post(format!("{}/v1/bulk/jobs", self.base))
+            .bearer_auth(&self.key)
+            .header("X-Tenant-ID", "bench")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let job: Value = response.json().await.unwrap();
+        job["job_id"].as_str().expect("a job id").to_owned()
+    }
+
+    async fn state(&self, id: &str) -> String {
+        let response = self
+            .http
+            .get(format!("{}/v1/bulk/jobs/{id}", self.base))
+            .bearer_auth(&self.key)
+            .header("X-Tenant-ID", "bench")
+            .send()
+            .await
+            .unwrap();
+        let job: Value = response.json().await.unwrap();
+        job["state"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn wait(&self, id: &str) {
+        loop {
+            match self.state(id).await.as_str() {
+                "JobComplete" => return,
+                "Failed" | "Aborted" => panic!("job {id} did not complete"),
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    need("AWS_ENDPOINT_URL");
+    need("AWS_ENDPOINT_URL_REDSHIFT_DATA");
+    need("SPECTRA_QUEUE_URL");
+    let ticks: f64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0);
+    let config = std::env::temp_dir().join(format!("spectra-bench-{}.env", std::process::id()));
+    std::fs::write(&config, "SPECTRA_CLUSTER_IDENTIFIER=bench\nSPECTRA_DB_USER=spectra\n").unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let (worker, _) = spawn(&["worker", "--config", &config, "--max-in-flight", "64"], "worker running");
+    let (api_process, addr) = spawn(
+        &[
+            "api",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            &config,
+            "--rate-limits",
+            "bulk_creates=100000,bulk_reads=1000000",
+        ],
+        "listening on http://",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_spectra"))
+        .args(["keys", "create", "--aws", "--tenant", "bench"])
+        .output()
+        .unwrap();
+    let api = Api {
+        base: format!("http://{addr}"),
+        key: String::from_utf8(out.stdout).unwrap().trim().to_owned(),
+        http: reqwest::Client::new(),
+    };
+
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let data = aws_sdk_redshiftdata::Client::new(&sdk);
+    let setup = data
+        .execute_statement()
+        .cluster_identifier("bench")
+        .database("dev")
+        .db_user("admin")
+        .sql("CREATE TABLE IF NOT EXISTS bench_sales AS SELECT i AS id, i * 1.5 AS amount FROM range(1000) t(i)")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = setup;
+    let query = "SELECT id, amount FROM bench_sales WHERE id < 100";
+
+    // Warm up (connections, first UNLOAD).
+    let warm = api.create(query).await;
+    api.wait(&warm).await;
+
+    let mut latencies = Vec::new();
+    for n in 0..LATENCY_JOBS {
+        if n % 10 == 0 {
+            eprintln!("latency: {n}/{LATENCY_JOBS} jobs");
+        }
+        let started = Instant::now();
+        let id = api.create(query).await;
+        api.wait(&id).await;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "small export job, create -> JobComplete ({LATENCY_JOBS} sequential): p50 {:.0} ms  p95 {:.0} ms",
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.95).as_secs_f64() * 1000.0
+    );
+
+    let (worker_pid, api_pid) = (worker.0.id(), api_process.0.id());
+    let (worker_before, api_before) = (cpu_seconds(worker_pid, ticks), cpu_seconds(api_pid, ticks));
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..CPU_JOBS {
+        ids.push(api.create(query).await);
+    }
+    for id in &ids {
+        api.wait(id).await;
+    }
+    let elapsed = started.elapsed();
+    let worker_cpu = cpu_seconds(worker_pid, ticks) - worker_before;
+    let api_cpu = cpu_seconds(api_pid, ticks) - api_before;
+    println!(
+        "{CPU_JOBS} export jobs in {:.1} s ({:.1} jobs/s); CPU per 1,000 jobs: worker {:.1} s, api {:.1} s (user+sys)",
+        elapsed.as_secs_f64(),
+        CPU_JOBS as f64 / elapsed.as_secs_f64(),
+        worker_cpu * 1000.0 / CPU_JOBS as f64,
+        api_cpu * 1000.0 / CPU_JOBS as f64,
+    );
+    drop((worker, api_process));
+    let _ = std::fs::remove_file(&config);
+}
