@@ -7,6 +7,10 @@
 //! - the body behind a receipt handle: the adapter remembers what it handed out, per process,
 //!   until the message is acknowledged, released or dead-lettered.
 //!
+//! It also drops a delivery of a message this process already holds under another receipt
+//! (standard queues may deliver duplicates; moto's server does so under concurrent receives),
+//! so two of this process's handlers never work on one message at once.
+//!
 //! It also remembers until when each receipt owns its message. Once that has passed, another
 //! consumer may hold the message, so `extend` reports [`QueueError::LostOwnership`] without
 //! asking SQS: real SQS still accepts an old receipt until the message is received again,
@@ -37,6 +41,8 @@ const LOST: &[&str] = &["ReceiptHandleIsInvalid", "MessageNotInflight", "Invalid
 
 /// What a held message was, so it can be dead-lettered by receipt.
 struct Held {
+    /// The message id, to recognise a second delivery of a message still held.
+    id: String,
     body: String,
     attributes: BTreeMap<String, String>,
     /// When this receipt's visibility runs out.
@@ -183,6 +189,10 @@ impl Queue for SqsQueue {
         held.retain(|_, h| now.saturating_duration_since(h.until) < MAX_VISIBILITY);
         for m in out.messages.unwrap_or_default() {
             let (Some(id), Some(receipt)) = (m.message_id.clone(), m.receipt_handle.clone()) else { continue };
+            if held.values().any(|h| h.id == id && h.until > now) {
+                tracing::debug!(message = %id, "a duplicate delivery of a message this process holds; skipped");
+                continue;
+            }
             let attributes: BTreeMap<String, String> = m
                 .message_attributes
                 .unwrap_or_default()
@@ -198,7 +208,7 @@ impl Queue for SqsQueue {
             let body = m.body.unwrap_or_default();
             held.insert(
                 receipt.clone(),
-                Held { body: body.clone(), attributes: attributes.clone(), until: now + visibility },
+                Held { id: id.clone(), body: body.clone(), attributes: attributes.clone(), until: now + visibility },
             );
             received.push(ReceivedMessage { id, receipt, body, attributes, receive_count });
         }
