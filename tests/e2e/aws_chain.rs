@@ -172,6 +172,18 @@ async fn export_and_upsert_jobs_complete_through_the_whole_chain() {
     }
     assert_eq!(lines, 200);
 
+    // A synchronous query through the Query API runs on the Data API too.
+    let query =
+        json!({"sql": format!("SELECT id, amount FROM {table} WHERE id <= :n ORDER BY id"), "parameters": {"n": "3"}});
+    let (status, page) = chain.call(reqwest::Method::POST, "/v1/queries", Some(query)).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        page["data"],
+        json!([{"id": 1, "amount": 10}, {"id": 2, "amount": 20}, {"id": 3, "amount": 30}]),
+        "{page}"
+    );
+    assert_eq!(page["metadata"]["column_types"], json!(["int8", "int8"]), "{page}");
+
     let upsert = chain
         .create(json!({"operation": "upsert", "object": table, "primary_key": ["id"], "content_type": "CSV"}))
         .await;

@@ -43,7 +43,7 @@ pub use self::events::StatementEventSink;
 use self::exec::StoredResult;
 pub(crate) use self::params::split_script;
 pub use self::remote::RemoteObjects;
-use self::statements::{Record, Run, split_id};
+use self::statements::{Record, split_id};
 pub(crate) use self::unload::files_under;
 use crate::ports::{
     Queue, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, Warehouse, WarehouseError,
@@ -185,42 +185,6 @@ impl DuckWarehouse {
         }
     }
 
-    fn new_record(request: &StatementRequest, id: &str) -> Record {
-        let now = Utc::now();
-        let (sqls, parameters, is_batch) = match &request.sql {
-            Sql::Single { sql, parameters } => (vec![sql.clone()], parameters.clone(), false),
-            Sql::Batch(sqls) => (sqls.clone(), Vec::new(), true),
-        };
-        Record {
-            id: id.to_owned(),
-            client_token: request.client_token.clone(),
-            statement_name: request.statement_name.clone(),
-            db_user: request.db_user.clone(),
-            parameters,
-            is_batch,
-            with_event: request.with_event,
-            status: StatementStatus::Submitted,
-            error: None,
-            created_at: now,
-            updated_at: now,
-            duration_ns: 0,
-            runs: sqls
-                .into_iter()
-                .map(|sql| Run {
-                    sql,
-                    status: StatementStatus::Submitted,
-                    error: None,
-                    has_result_set: false,
-                    result_rows: -1,
-                    redshift_query_id: -1,
-                    created_at: now,
-                    updated_at: now,
-                    duration_ns: 0,
-                })
-                .collect(),
-        }
-    }
-
     /// Runs a submitted statement to its end on a blocking thread, then records and announces it.
     fn spawn_run(&self, record: Record, bound: Option<params::Bound>, cancelled: Arc<AtomicBool>) {
         let this = self.clone();
@@ -307,7 +271,7 @@ impl Warehouse for DuckWarehouse {
             Sql::Batch(_) => None,
         };
         let id = uuid::Uuid::new_v4().to_string();
-        let record = Self::new_record(&request, &id);
+        let record = Record::submitted(&request, &id);
         let cancelled = Arc::new(AtomicBool::new(false));
         {
             let mut registry = self.inner.registry();

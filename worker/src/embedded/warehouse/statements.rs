@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spectra_state_machine::QueryParameter;
 
-use crate::ports::{StatementDescription, StatementStatus, SubStatement};
+use crate::ports::{Sql, StatementDescription, StatementRequest, StatementStatus, SubStatement};
 
 /// The run of one SQL statement (a single statement, or one of a batch).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +43,43 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// A statement just submitted: every run `SUBMITTED`.
+    pub fn submitted(request: &StatementRequest, id: &str) -> Self {
+        let now = Utc::now();
+        let (sqls, parameters, is_batch) = match &request.sql {
+            Sql::Single { sql, parameters } => (vec![sql.clone()], parameters.clone(), false),
+            Sql::Batch(sqls) => (sqls.clone(), Vec::new(), true),
+        };
+        Self {
+            id: id.to_owned(),
+            client_token: request.client_token.clone(),
+            statement_name: request.statement_name.clone(),
+            db_user: request.db_user.clone(),
+            parameters,
+            is_batch,
+            with_event: request.with_event,
+            status: StatementStatus::Submitted,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            duration_ns: 0,
+            runs: sqls
+                .into_iter()
+                .map(|sql| Run {
+                    sql,
+                    status: StatementStatus::Submitted,
+                    error: None,
+                    has_result_set: false,
+                    result_rows: -1,
+                    redshift_query_id: -1,
+                    created_at: now,
+                    updated_at: now,
+                    duration_ns: 0,
+                })
+                .collect(),
+        }
+    }
+
     /// The statement's Redshift query id: the last run's that has one.
     pub fn redshift_query_id(&self) -> i64 {
         self.runs.iter().rev().map(|r| r.redshift_query_id).find(|id| *id >= 0).unwrap_or(-1)
