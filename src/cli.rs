@@ -28,7 +28,8 @@ pub enum Cmd {
     Up(UpArgs),
     /// Run a worker on AWS: consume the SQS work queue, drive jobs through their state machine
     /// (DynamoDB, S3, the Redshift Data API, EventBridge), reconcile stuck jobs. Settings come
-    /// from SPECTRA_* variables and --config; see `--help` of --config. Stops cleanly on SIGTERM.
+    /// from SPECTRA_* variables or a --config file (listed under --config); a missing or
+    /// contradictory one stops it at start. Stops cleanly on SIGTERM.
     Worker(WorkerArgs),
     /// Serve the REST API (Query, Job and Bulk APIs) on AWS, with the same settings as `worker`.
     Api(ApiArgs),
