@@ -73,30 +73,32 @@ pub enum KeysCmd {
         /// The tenant the key acts for.
         #[arg(long, env = "SPECTRA_TENANT")]
         tenant: String,
-        /// The embedded platform's data directory.
-        #[arg(long, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
-        data_dir: PathBuf,
-        /// Store the key in the AWS job table (SPECTRA_TABLE) instead, for `spectra api`.
-        #[arg(long)]
-        aws: bool,
-        /// AWS settings (with --aws).
+        /// Where keys are stored.
         #[command(flatten)]
-        config: AwsArgs,
+        store: KeyStoreArgs,
     },
     /// Revoke a key by its id (the `sk_<id>_...` part); it stops working at once.
     Revoke {
         /// The key's id.
         key_id: String,
-        /// The embedded platform's data directory.
-        #[arg(long, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
-        data_dir: PathBuf,
-        /// Revoke in the AWS job table (SPECTRA_TABLE) instead.
-        #[arg(long)]
-        aws: bool,
-        /// AWS settings (with --aws).
+        /// Where keys are stored.
         #[command(flatten)]
-        config: AwsArgs,
+        store: KeyStoreArgs,
     },
+}
+
+/// Where `spectra keys` keeps keys: the data directory of `spectra up`, or the AWS job table.
+#[derive(Debug, Args)]
+pub struct KeyStoreArgs {
+    /// The embedded platform's data directory.
+    #[arg(long, default_value = ".spectra", env = "SPECTRA_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Use the AWS job table (SPECTRA_TABLE) instead, as `spectra api` does.
+    #[arg(long)]
+    pub aws: bool,
+    /// AWS settings (with --aws).
+    #[command(flatten)]
+    pub config: AwsArgs,
 }
 
 /// `spectra up`

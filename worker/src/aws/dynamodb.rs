@@ -15,17 +15,17 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spectra_state_machine::{AnyState, Job, JobId, TenantId};
 
-use super::classify;
 use super::dynamodb_codec::{
     Item, PK, SK, SWEEP_SHARDS, decode_job, job_item, job_sk, padded, sweep_pk, tenant_pk, text,
 };
-use crate::ports::{JobPage, JobStore, ListFilter, MAX_PAGE_SIZE, StoreError, UpdateOutcome};
+use super::{OperationError, Sdk, classify};
+use crate::ports::{
+    JobPage, JobStore, ListFilter, StoreError, UpdateOutcome, check_page_size, decode_page_token, encode_page_token,
+};
 
 /// The table's global secondary indexes: (name, partition key, sort key).
 pub const TABLE_GSIS: [(&str, &str, &str); 3] =
@@ -48,14 +48,8 @@ struct PageToken {
     k: String,
 }
 
-pub(crate) fn store_error<E>(
-    e: &aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> StoreError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let f = classify(e);
-    if f.retryable { StoreError::Unavailable(f.message) } else { StoreError::Invalid(f.message) }
+pub(crate) fn store_error<E: OperationError>(e: &Sdk<E>) -> StoreError {
+    classify(e).into_error(StoreError::Unavailable, StoreError::Invalid)
 }
 
 fn filter_key(filter: &ListFilter) -> String {
@@ -152,17 +146,11 @@ impl JobStore for DynamoJobStore {
         limit: usize,
         page: Option<&str>,
     ) -> Result<JobPage, StoreError> {
-        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-            return Err(StoreError::Invalid(format!("limit must be 1..={MAX_PAGE_SIZE}, not {limit}")));
-        }
+        check_page_size(limit)?;
         let mut cursor = match page {
             None => None,
             Some(token) => {
-                let token: PageToken = URL_SAFE_NO_PAD
-                    .decode(token)
-                    .ok()
-                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                    .ok_or(StoreError::InvalidPageToken)?;
+                let token: PageToken = decode_page_token(token)?;
                 if token.t != tenant.as_str() || token.f != filter_key(filter) {
                     return Err(StoreError::InvalidPageToken);
                 }
@@ -200,9 +188,7 @@ impl JobStore for DynamoJobStore {
         let next_page = match (exhausted, cursor) {
             (false, Some(k)) => {
                 let token = PageToken { t: tenant.to_string(), f: filter_key(filter), k };
-                Some(
-                    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).map_err(|e| StoreError::Invalid(e.to_string()))?),
-                )
+                Some(encode_page_token(&token))
             }
             _ => None,
         };

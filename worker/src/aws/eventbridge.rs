@@ -46,10 +46,13 @@ impl EventBus for EventBridgeBus {
                     .build(),
             );
         }
-        let out = self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| {
-            let f = classify(&e);
-            if f.retryable { BusError::Unavailable(f.message) } else { BusError::Invalid(f.message) }
-        })?;
+        let out = self
+            .client
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| classify(&e).into_error(BusError::Unavailable, BusError::Invalid))?;
         if out.failed_entry_count() == 0 {
             return Ok(());
         }

@@ -63,6 +63,13 @@ pub fn s3_client(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client 
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(force_path_style).build())
 }
 
+/// An SDK call's error, for every service.
+pub(crate) type Sdk<E> = SdkError<E, HttpResponse>;
+
+/// What a service's operation error must provide to be classified (every generated one does).
+pub(crate) trait OperationError: ProvideErrorMetadata + std::error::Error + 'static {}
+impl<E: ProvideErrorMetadata + std::error::Error + 'static> OperationError for E {}
+
 /// What went wrong in an AWS call, reduced to what the ports need: the error code (e.g.
 /// `ThrottlingException`), a message with the whole error chain, and whether a retry may help.
 #[derive(Debug, Clone)]
@@ -70,6 +77,13 @@ pub(crate) struct Failure {
     pub code: String,
     pub message: String,
     pub retryable: bool,
+}
+
+impl Failure {
+    /// The port's error: `retryable` when a retry may pass, `invalid` otherwise.
+    pub(crate) fn into_error<T>(self, retryable: impl FnOnce(String) -> T, invalid: impl FnOnce(String) -> T) -> T {
+        if self.retryable { retryable(self.message) } else { invalid(self.message) }
+    }
 }
 
 /// Codes AWS services use for throttling; they are backpressure, never failures.
@@ -91,10 +105,7 @@ const THROTTLING: &[&str] = &[
 
 /// Classifies an SDK error: transport failures, timeouts, 5xx and throttling are retryable;
 /// everything else (validation, missing resources, conditions) is not.
-pub(crate) fn classify<E>(err: &SdkError<E, HttpResponse>) -> Failure
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
+pub(crate) fn classify<E: OperationError>(err: &Sdk<E>) -> Failure {
     let code = err.code().unwrap_or_default().to_owned();
     let status = err.raw_response().map(|r| r.status().as_u16());
     let retryable = match err {

@@ -17,7 +17,7 @@ use aws_sdk_redshiftdata::types::{Field as DataField, SqlParameter, StatusString
 use chrono::{DateTime, TimeZone, Utc};
 use spectra_state_machine::{Identifier, QueryParameter};
 
-use super::classify;
+use super::{OperationError, Sdk, classify};
 use crate::ports::{
     ColumnMetadata, Field, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, SubStatement,
     Warehouse, WarehouseError,
@@ -52,12 +52,7 @@ pub struct DataApiWarehouse {
     database: String,
 }
 
-fn warehouse_error<E>(
-    e: &aws_sdk_redshiftdata::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> WarehouseError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
+fn warehouse_error<E: OperationError>(e: &Sdk<E>) -> WarehouseError {
     let f = classify(e);
     match f.code.as_str() {
         "ActiveStatementsExceededException" => WarehouseError::ActiveStatementsExceeded(f.message),

@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::io::AsyncReadExt;
 
-use super::classify;
+use super::{OperationError, Sdk, classify};
 use crate::ports::{ByteReader, MAX_PRESIGN_EXPIRY, ObjectError, ObjectKey, ObjectMeta, ObjectStore, PresignedUrl};
 
 /// Multipart part size (S3's minimum is 5 MiB for all but the last part).
@@ -25,18 +25,17 @@ pub struct S3ObjectStore {
     bucket: String,
 }
 
-fn failure<E>(
-    e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> ObjectError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let f = classify(e);
-    if f.retryable { ObjectError::Unavailable(f.message) } else { ObjectError::Invalid(f.message) }
+fn failure<E: OperationError>(e: &Sdk<E>) -> ObjectError {
+    classify(e).into_error(ObjectError::Unavailable, ObjectError::Invalid)
 }
 
 fn time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {
     t.and_then(|t| Utc.timestamp_opt(t.secs(), t.subsec_nanos()).single()).unwrap_or_else(Utc::now)
+}
+
+/// A presigned request as the port's link.
+fn link(signed: &aws_sdk_s3::presigning::PresignedRequest, expires_in: Duration) -> PresignedUrl {
+    PresignedUrl { url: signed.uri().to_owned(), expires_at: Utc::now() + expires_in }
 }
 
 /// Reads up to `PART_SIZE` bytes; fewer only at the end of the body.
@@ -202,28 +201,14 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn presign_put(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedUrl, ObjectError> {
-        let config = Self::presign_config(expires_in)?;
-        let request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .presigned(config)
-            .await
-            .map_err(|e| failure(&e))?;
-        Ok(PresignedUrl { url: request.uri().to_owned(), expires_at: Utc::now() + expires_in })
+        let request = self.client.put_object().bucket(&self.bucket).key(key.as_str());
+        let signed = request.presigned(Self::presign_config(expires_in)?).await.map_err(|e| failure(&e))?;
+        Ok(link(&signed, expires_in))
     }
 
     async fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedUrl, ObjectError> {
-        let config = Self::presign_config(expires_in)?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .presigned(config)
-            .await
-            .map_err(|e| failure(&e))?;
-        Ok(PresignedUrl { url: request.uri().to_owned(), expires_at: Utc::now() + expires_in })
+        let request = self.client.get_object().bucket(&self.bucket).key(key.as_str());
+        let signed = request.presigned(Self::presign_config(expires_in)?).await.map_err(|e| failure(&e))?;
+        Ok(link(&signed, expires_in))
     }
 }

@@ -26,7 +26,9 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName};
 
 use super::{Failure, classify};
-use crate::ports::{AckOutcome, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
+use crate::ports::{
+    AckOutcome, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage, check_receive_batch,
+};
 
 /// The attribute a dead-lettered message carries its reason in.
 pub const DEAD_LETTER_REASON: &str = "spectra-dead-letter-reason";
@@ -59,7 +61,7 @@ pub struct SqsQueue {
 }
 
 fn unavailable_or_invalid(f: Failure) -> QueueError {
-    if f.retryable { QueueError::Unavailable(f.message) } else { QueueError::Invalid(f.message) }
+    f.into_error(QueueError::Unavailable, QueueError::Invalid)
 }
 
 /// Whole seconds for SQS, rounding up so a short timeout never becomes zero.
@@ -165,9 +167,7 @@ impl Queue for SqsQueue {
         wait: Duration,
         visibility: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        if !(1..=MAX_RECEIVE_BATCH).contains(&max) {
-            return Err(QueueError::Invalid(format!("receive batch must be 1..={MAX_RECEIVE_BATCH}, not {max}")));
-        }
+        check_receive_batch(max)?;
         if visibility > MAX_VISIBILITY {
             return Err(QueueError::Invalid(format!("visibility {visibility:?} is over SQS's 12 hours")));
         }

@@ -5,15 +5,15 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 use spectra_state_machine::{AnyState, Job, JobId, TenantId};
 
 use super::sqlite::{Db, DbError};
-use crate::ports::{JobPage, JobStore, ListFilter, MAX_PAGE_SIZE, StoreError, UpdateOutcome};
+use crate::ports::{
+    JobPage, JobStore, ListFilter, StoreError, UpdateOutcome, check_page_size, decode_page_token, encode_page_token,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -199,9 +199,7 @@ impl JobStore for SqliteJobStore {
         limit: usize,
         page: Option<&str>,
     ) -> Result<JobPage, StoreError> {
-        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-            return Err(StoreError::Invalid(format!("limit must be 1..={MAX_PAGE_SIZE}, not {limit}")));
-        }
+        check_page_size(limit)?;
         use rusqlite::types::Value;
         let mut sql = String::from("SELECT job_id, record, created_at FROM jobs WHERE tenant_id = ?");
         let mut args = vec![Value::Text(tenant.to_string())];
@@ -218,11 +216,7 @@ impl JobStore for SqliteJobStore {
             args.push(Value::Text(operation.as_str().into()));
         }
         if let Some(token) = page {
-            let token: PageToken = URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .ok_or(StoreError::InvalidPageToken)?;
+            let token: PageToken = decode_page_token(token)?;
             if token.t != tenant.as_str() {
                 return Err(StoreError::InvalidPageToken);
             }
@@ -241,7 +235,7 @@ impl JobStore for SqliteJobStore {
                     c: last.created_at().timestamp_millis(),
                     j: last.job_id().to_string(),
                 };
-                URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default())
+                encode_page_token(&token)
             })
         } else {
             None

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::sqlite::{Db, DbError, ms, now_ms};
-use crate::ports::{AckOutcome, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
+use crate::ports::{AckOutcome, OutgoingMessage, Queue, QueueError, ReceivedMessage, check_receive_batch};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -203,9 +203,7 @@ impl Queue for SqliteQueue {
         wait: Duration,
         visibility: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        if !(1..=MAX_RECEIVE_BATCH).contains(&max) {
-            return Err(QueueError::Invalid(format!("receive takes 1..={MAX_RECEIVE_BATCH} messages, not {max}")));
-        }
+        check_receive_batch(max)?;
         let deadline = Instant::now() + wait;
         loop {
             // Register for wake-ups before looking, so a send between the look and the sleep

@@ -117,22 +117,35 @@ pub async fn execute(e: &Emulator, r: SubmitRequest, batch: bool) -> Result<Valu
     let created_at = e.warehouse.describe(&id).await.map(|d| d.created_at).unwrap_or_else(|_| Utc::now());
     lock(&e.meta).entry(id.clone()).or_insert_with(|| meta.clone());
     let mut body = json!({"Id": id, "CreatedAt": epoch(created_at)});
-    for (key, value) in [
-        ("ClusterIdentifier", &meta.cluster_identifier),
-        ("WorkgroupName", &meta.workgroup_name),
-        ("Database", &meta.database),
-        ("DbUser", &meta.db_user),
-        ("SecretArn", &meta.secret_arn),
-        ("SessionId", &meta.session_id),
-    ] {
-        if let Some(value) = value {
-            body[key] = value.clone().into();
-        }
-    }
+    target_fields(&mut body, &meta, meta.db_user.as_ref());
     if batch {
         body["DbGroups"] = json!([]);
     }
     Ok(body)
+}
+
+/// Sets the fields that have a value; the Data API leaves absent ones out.
+fn set_present<const N: usize>(body: &mut Value, fields: [(&str, Option<&String>); N]) {
+    for (key, value) in fields {
+        if let Some(value) = value {
+            body[key] = value.clone().into();
+        }
+    }
+}
+
+/// The statement's target, as ExecuteStatement and DescribeStatement report it.
+fn target_fields(body: &mut Value, meta: &StatementMeta, db_user: Option<&String>) {
+    set_present(
+        body,
+        [
+            ("ClusterIdentifier", meta.cluster_identifier.as_ref()),
+            ("WorkgroupName", meta.workgroup_name.as_ref()),
+            ("Database", meta.database.as_ref()),
+            ("DbUser", db_user),
+            ("SecretArn", meta.secret_arn.as_ref()),
+            ("SessionId", meta.session_id.as_ref()),
+        ],
+    );
 }
 
 fn id_of(r: &IdRequest) -> Result<&str, AwsError> {
@@ -175,18 +188,7 @@ pub async fn describe(e: &Emulator, r: IdRequest) -> Result<Value, AwsError> {
         body["SubStatements"] = d.sub_statements.iter().map(sub_statement).collect();
     }
     let db_user = d.db_user.clone().or(meta.db_user.clone());
-    for (key, value) in [
-        ("ClusterIdentifier", &meta.cluster_identifier),
-        ("WorkgroupName", &meta.workgroup_name),
-        ("Database", &meta.database),
-        ("DbUser", &db_user),
-        ("SecretArn", &meta.secret_arn),
-        ("SessionId", &meta.session_id),
-    ] {
-        if let Some(value) = value {
-            body[key] = value.clone().into();
-        }
-    }
+    target_fields(&mut body, &meta, db_user.as_ref());
     Ok(body)
 }
 
@@ -220,13 +222,12 @@ fn statement_data(d: &StatementDescription, meta: &StatementMeta) -> Value {
         item["QueryParameters"] =
             d.query_parameters.iter().map(|p| json!({"name": p.name.as_str(), "value": p.value})).collect();
     }
-    for (key, value) in
-        [("StatementName", &d.statement_name), ("SecretArn", &meta.secret_arn), ("SessionId", &meta.session_id)]
-    {
-        if let Some(value) = value {
-            item[key] = value.clone().into();
-        }
-    }
+    let names = [
+        ("StatementName", d.statement_name.as_ref()),
+        ("SecretArn", meta.secret_arn.as_ref()),
+        ("SessionId", meta.session_id.as_ref()),
+    ];
+    set_present(&mut item, names);
     item
 }
 

@@ -8,6 +8,33 @@ use thiserror::Error;
 /// Most jobs one list page returns (seed 001: `limit` ≤ 100).
 pub const MAX_PAGE_SIZE: usize = 100;
 
+/// Refuses a list page size outside `1..=`[`MAX_PAGE_SIZE`].
+pub fn check_page_size(limit: usize) -> Result<(), StoreError> {
+    if (1..=MAX_PAGE_SIZE).contains(&limit) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!("limit must be 1..={MAX_PAGE_SIZE}, not {limit}")))
+    }
+}
+
+/// Encodes a store's page position as an opaque token (URL-safe base64 of JSON). Stores put
+/// the listing tenant inside and check it on the way back, which binds tokens to tenants.
+pub fn encode_page_token<T: serde::Serialize>(position: &T) -> String {
+    use base64::Engine;
+    // Serialising a plain struct of strings and numbers cannot fail.
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
+}
+
+/// Decodes a token of [`encode_page_token`]; anything else is [`StoreError::InvalidPageToken`].
+pub fn decode_page_token<T: serde::de::DeserializeOwned>(token: &str) -> Result<T, StoreError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(StoreError::InvalidPageToken)
+}
+
 /// Which jobs a list returns. Every list is within one tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {

@@ -16,12 +16,17 @@ mod warehouse;
 
 pub use event_bus::{BusError, EventBus, MAX_PUBLISH_BATCH};
 pub use idempotency::{Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, StoredResponse};
-pub use job_store::{JobPage, JobStore, ListFilter, MAX_PAGE_SIZE, StoreError, UpdateOutcome};
+pub use job_store::{
+    JobPage, JobStore, ListFilter, MAX_PAGE_SIZE, StoreError, UpdateOutcome, check_page_size, decode_page_token,
+    encode_page_token,
+};
 pub use key_store::{ApiKeyRecord, KeyStore, MintedKey, hash_key, mint_key};
 pub use object_store::{
     ByteReader, MAX_KEY_BYTES, MAX_PRESIGN_EXPIRY, ObjectError, ObjectKey, ObjectMeta, ObjectStore, PresignedUrl,
 };
-pub use queue::{AckOutcome, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
+pub use queue::{
+    AckOutcome, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage, check_receive_batch,
+};
 pub use rate_limit::RateCounter;
 pub use warehouse::{
     ColumnMetadata, Field, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, SubStatement,

@@ -9,6 +9,16 @@ use thiserror::Error;
 /// Most messages one receive returns (SQS's limit).
 pub const MAX_RECEIVE_BATCH: usize = 10;
 
+/// Refuses a receive batch outside `1..=`[`MAX_RECEIVE_BATCH`] (never clamps: a caller asking
+/// for 0 or 11 has a bug).
+pub fn check_receive_batch(max: usize) -> Result<(), QueueError> {
+    if (1..=MAX_RECEIVE_BATCH).contains(&max) {
+        Ok(())
+    } else {
+        Err(QueueError::Invalid(format!("receive takes 1..={MAX_RECEIVE_BATCH} messages, not {max}")))
+    }
+}
+
 /// A message to send.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OutgoingMessage {
