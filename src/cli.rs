@@ -118,10 +118,17 @@ pub struct UpArgs {
     /// (as on AWS when the EventBridge rule is missing).
     #[arg(long)]
     pub no_statement_events: bool,
-    /// Run a tenant's SQL as its own database user: `TENANT=USER`, repeatable (the Data API's
-    /// DbUser; the embedded warehouse has one user and only records it).
+    /// Run a tenant's SQL as this database user: `TENANT=USER`, repeatable (the Data API's
+    /// DbUser). Every other tenant runs as `tenant_<id>`. Either way a tenant's statements are
+    /// confined to the schemas granted to its user (see --grant).
     #[arg(long = "db-user", value_name = "TENANT=USER", env = "SPECTRA_DB_USERS", value_delimiter = ',')]
     pub db_users: Vec<String>,
+    /// Schemas a tenant may read (and ingest into), in search-path order:
+    /// `TENANT=SCHEMA[,SCHEMA...]`, repeatable (`;` between tenants in the variable). A tenant
+    /// without a grant reads the default schema `main`. `spectra_internal` and the catalogs are
+    /// never grantable.
+    #[arg(long = "grant", value_name = "TENANT=SCHEMAS", env = "SPECTRA_GRANTS", value_delimiter = ';')]
+    pub grants: Vec<String>,
     /// Worker settings.
     #[command(flatten)]
     pub worker: WorkerOptions,

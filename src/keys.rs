@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{Context, bail};
 use spectra_state_machine::TenantId;
 use spectra_worker::embedded::{JOBS_FILE, SqliteKeyStore};
-use spectra_worker::ports::{KeyStore, mint_key};
+use spectra_worker::ports::{KeyStore, hash_key, mint_key};
 
 use crate::cli::{KeyStoreArgs, KeysCmd};
 
@@ -44,4 +44,35 @@ pub async fn run(command: KeysCmd) -> anyhow::Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// The file holding the demo tenant's key, in the data directory (mode 0600, like the admin
+/// token), so that every start of `spectra up` reuses one key instead of minting another.
+pub const DEMO_KEY_FILE: &str = "demo.key";
+
+/// The demo tenant's key: the one in `demo.key` while the store still accepts it, otherwise a
+/// fresh one. The file is written before the key is stored, so a crash between the two leaves
+/// a key that authenticates nothing and is replaced at the next start, never a stored key that
+/// nobody holds.
+pub async fn demo_key(data_dir: &std::path::Path, tenant: &TenantId, keys: &dyn KeyStore) -> anyhow::Result<String> {
+    let path = data_dir.join(DEMO_KEY_FILE);
+    if let Ok(text) = tokio::fs::read_to_string(&path).await {
+        let key = text.trim();
+        let record = keys.find(&hash_key(key)).await.context("looking up the demo key")?;
+        if record.is_some_and(|r| r.revoked_at.is_none() && r.tenant_id == *tenant) {
+            return Ok(key.to_owned());
+        }
+    }
+    let minted = mint_key(tenant);
+    let partial = data_dir.join(format!("{DEMO_KEY_FILE}.partial"));
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&partial).await.with_context(|| format!("writing {}", partial.display()))?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, minted.key.as_bytes()).await?;
+    file.sync_all().await?;
+    tokio::fs::rename(&partial, &path).await.with_context(|| format!("writing {}", path.display()))?;
+    keys.put(&minted.record).await.context("storing the demo API key")?;
+    Ok(minted.key)
 }

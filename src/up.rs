@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use spectra_api::AppState;
-use spectra_state_machine::TenantId;
+use spectra_state_machine::{TableName, TenantId};
 use spectra_worker::aws::parse_db_users;
 use spectra_worker::consumer;
 use spectra_worker::embedded::{
-    ADDR_FILE, EmbeddedPlatform, WarehouseConfig, admin_routes, load_or_create_token, object_routes,
+    ADDR_FILE, Access, EmbeddedPlatform, WarehouseConfig, admin_routes, load_or_create_token, object_routes,
 };
 use spectra_worker::handler::Worker;
 use spectra_worker::platform::Settings;
-use spectra_worker::ports::{KeyStore, mint_key};
+use spectra_worker::ports::KeyStore;
 use spectra_worker::reconciler;
 use tokio_util::sync::CancellationToken;
 
@@ -32,11 +32,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
         .with_context(|| format!("binding {} (is another spectra up running?)", args.listen))?;
     let addr = listener.local_addr()?;
     let db_users = parse_db_users(&args.db_users.join(",")).context("--db-user")?;
-    let base = Settings { statement_events: !args.no_statement_events, db_users, ..Settings::default() };
+    let base = Settings {
+        statement_events: !args.no_statement_events,
+        db_users,
+        derive_db_users: true,
+        ..Settings::default()
+    };
     let settings = serve::settings(&args.worker, base);
+    let access = access(&settings, &args.grants)?;
     let data_dir = &args.data_dir;
     let stack = EmbeddedPlatform::open(data_dir, &format!("http://{addr}"), settings).await?;
-    let warehouse_config = WarehouseConfig { max_active_statements: args.max_active_statements, ..Default::default() };
+    let warehouse_config =
+        WarehouseConfig { max_active_statements: args.max_active_statements, access, ..Default::default() };
     let warehouse = Arc::new(stack.open_warehouse(data_dir, warehouse_config).await.with_context(|| {
         format!("opening the warehouse in {} (is another spectra up using it?)", data_dir.display())
     })?);
@@ -61,14 +68,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     let sweeper = tokio::spawn(reconciler::run(stack.platform.clone(), interval, shutdown.clone()));
 
     tokio::fs::write(data_dir.join(ADDR_FILE), addr.to_string()).await.context("writing the address file")?;
-    // A fresh key for the demo tenant, so the first request can be pasted as is.
+    // The demo tenant's key (one per data directory), so the first request can be pasted as is.
     let demo = TenantId::parse(DEMO_TENANT).context("the demo tenant id")?;
-    let minted = mint_key(&demo);
-    keys.put(&minted.record).await.context("storing the demo API key")?;
+    let demo_key = crate::keys::demo_key(data_dir, &demo, keys.as_ref()).await?;
     tracing::info!(data_dir = %data_dir.display(), "listening on http://{addr}");
     tracing::info!(
-        "try: curl -s -H 'Authorization: Bearer {}' -H 'X-Tenant-ID: {DEMO_TENANT}' http://{addr}/v1/bulk/jobs",
-        minted.key
+        "try: curl -s -H 'Authorization: Bearer {demo_key}' -H 'X-Tenant-ID: {DEMO_TENANT}' http://{addr}/v1/bulk/jobs"
     );
 
     let signal = serve::stop_signal().await?;
@@ -101,6 +106,33 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// The warehouse's grants from `--grant TENANT=SCHEMA[,SCHEMA...]` entries, keyed by each
+/// tenant's database user. A schema must be a plain identifier and no catalog's or Spectra's own.
+fn access(settings: &Settings, grants: &[String]) -> anyhow::Result<Access> {
+    let mut access = Access::default();
+    for entry in grants.iter().filter(|e| !e.trim().is_empty()) {
+        let (tenant, schemas) =
+            entry.split_once('=').with_context(|| format!("--grant {entry:?}: expected TENANT=SCHEMA[,SCHEMA...]"))?;
+        let tenant = TenantId::parse(tenant.trim()).with_context(|| format!("--grant {entry:?}"))?;
+        let schemas = schemas
+            .split(',')
+            .map(|s| {
+                let schema = s.trim();
+                TableName::parse(&format!("{schema}.t"))
+                    .and_then(TableName::user_table)
+                    .map(|_| schema.to_ascii_lowercase())
+                    .with_context(|| format!("--grant {entry:?}: schema {schema:?}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let user = settings.db_user(&tenant).context("every tenant has a database user on the embedded platform")?;
+        if access.grants.get(&user).is_some_and(|other| *other != schemas) {
+            anyhow::bail!("--grant: tenants sharing the database user {user} are granted different schemas");
+        }
+        access.grants.insert(user, schemas);
+    }
+    Ok(access)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +145,23 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
         assert!(parse_duration("5 weeks").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn grants_are_keyed_by_database_user_and_never_name_a_catalog() {
+        let acme = TenantId::parse("acme").unwrap();
+        let settings = Settings {
+            derive_db_users: true,
+            db_users: [(acme, "acme_user".to_owned())].into_iter().collect(),
+            ..Settings::default()
+        };
+        let granted = access(&settings, &["acme=main,Acme_Private".into(), "beta-co=reports".into()]).unwrap();
+        assert_eq!(granted.grants["acme_user"], vec!["main", "acme_private"]);
+        assert_eq!(granted.grants["tenant_beta_co"], vec!["reports"]);
+        for bad in ["acme=spectra_internal", "acme=pg_catalog", "acme", "acme=main;x", "-=main", "acme=a.b"] {
+            assert!(access(&settings, &[bad.into()]).is_err(), "{bad}");
+        }
+        let clash = ["a-b=x".to_owned(), "a_b=y".to_owned()];
+        assert!(access(&settings, &clash).is_err(), "two tenants of one derived user with different grants");
     }
 }

@@ -3,18 +3,20 @@
 //! tenant's job is 404, never 403.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use spectra_state_machine::{AnyState, BulkJob, BulkJobRequest, BulkState, Job, JobKind, TenantId};
-use spectra_worker::ports::{ListFilter, MAX_PAGE_SIZE};
+use spectra_worker::ports::{ListFilter, MAX_PAGE_SIZE, Sql};
 use spectra_worker::producer::ProducerError;
 use spectra_worker::results::{JobResults, ResultFile};
+use spectra_worker::sql::{check, export_query};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, guard_error};
-use crate::extract::{JsonBody, job_id};
+use crate::extract::{JsonBody, PathParams, QueryParams, job_id};
+use crate::queries::check_with_engine;
 use crate::state::AppState;
 
 type Reply = Result<(StatusCode, Json<Value>), ApiError>;
@@ -54,6 +56,15 @@ pub async fn create(
     JsonBody(request): JsonBody<BulkJobRequest>,
 ) -> Reply {
     let query = request.query.clone().unwrap_or_default();
+    if request.operation.eq_ignore_ascii_case("query") && !query.trim().is_empty() {
+        // The guard's answer first (syntax positions, read-only); then the engine's, on the text
+        // the export will run.
+        check(&query, state.producer.platform().settings.guard).map_err(|e| guard_error(&query, e))?;
+        if let Ok(text) = export_query(&query) {
+            let runs = Sql::Single { sql: text, parameters: Vec::new() };
+            check_with_engine(&state, &who.tenant, &runs, &query).await?;
+        }
+    }
     match state.producer.create_bulk(&who.tenant, request, None).await {
         Ok(job) => Ok((StatusCode::CREATED, Json(view(&job)))),
         Err(ProducerError::Sql(e)) => Err(guard_error(&query, e)),
@@ -71,7 +82,11 @@ pub struct ListParams {
 }
 
 /// `GET /v1/bulk/jobs` → the tenant's jobs, newest first, with an opaque `next_offset`.
-pub async fn list(State(state): State<AppState>, who: Principal, Query(params): Query<ListParams>) -> Reply {
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    QueryParams(params): QueryParams<ListParams>,
+) -> Reply {
     let limit = params.limit.unwrap_or(25);
     if !(1..=MAX_PAGE_SIZE).contains(&limit) {
         return Err(ApiError::invalid(format!("limit must be between 1 and {MAX_PAGE_SIZE}")));
@@ -107,7 +122,7 @@ pub async fn list(State(state): State<AppState>, who: Principal, Query(params): 
 }
 
 /// `GET /v1/bulk/jobs/{id}`.
-pub async fn get(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Reply {
+pub async fn get(State(state): State<AppState>, who: Principal, PathParams(id): PathParams<String>) -> Reply {
     Ok((StatusCode::OK, Json(view(&bulk_job(&state, &who.tenant, &id).await?))))
 }
 
@@ -123,7 +138,7 @@ pub struct Patch {
 pub async fn patch(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(patch): JsonBody<Patch>,
 ) -> Reply {
     let job = bulk_job(&state, &who.tenant, &id).await?;
@@ -141,7 +156,7 @@ pub async fn patch(
 }
 
 /// `GET /v1/bulk/jobs/{id}/upload-url`: a presigned PUT for one part of an `Open` ingest job.
-pub async fn upload_url(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Reply {
+pub async fn upload_url(State(state): State<AppState>, who: Principal, PathParams(id): PathParams<String>) -> Reply {
     let job = bulk_job(&state, &who.tenant, &id).await?;
     let link = state.producer.upload_url(&who.tenant, &job.job_id).await?;
     Ok((StatusCode::OK, Json(json!({"upload_url": link.url, "expires_at": link.expires_at, "method": "PUT"}))))
@@ -149,7 +164,7 @@ pub async fn upload_url(State(state): State<AppState>, who: Principal, Path(id):
 
 /// `GET /v1/bulk/jobs/{id}/results`: the seed's fields (first part's link, total size), every
 /// part in `files`, and `failed_records_url` when an ingest rejected rows.
-pub async fn results(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Reply {
+pub async fn results(State(state): State<AppState>, who: Principal, PathParams(id): PathParams<String>) -> Reply {
     let job = bulk_job(&state, &who.tenant, &id).await?;
     let results = state.producer.results(&who.tenant, &job.job_id).await?;
     Ok((StatusCode::OK, Json(results_body(&results))))

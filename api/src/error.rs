@@ -126,7 +126,15 @@ pub fn guard_error(sql: &str, e: GuardError) -> ApiError {
 impl From<ProducerError> for ApiError {
     fn from(e: ProducerError) -> Self {
         match e {
-            ProducerError::Spec(spec) => ApiError::invalid(spec.to_string()),
+            ProducerError::Spec(spec) => {
+                let details = match &spec {
+                    spectra_state_machine::SpecError::Field { field, source } => {
+                        json!({"field": field, "reason": source.to_string()})
+                    }
+                    other => json!({"reason": other.to_string()}),
+                };
+                ApiError::invalid(spec.to_string()).with_details(details)
+            }
             ProducerError::Sql(_) => ApiError::invalid("the query is refused"),
             ProducerError::NotFound(id) => ApiError::not_found(format!("job {id} not found")),
             e @ ProducerError::Conflict { .. } => ApiError::conflict(e.to_string()),

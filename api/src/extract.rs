@@ -2,9 +2,11 @@
 //! rejections.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use serde_json::json;
 use spectra_state_machine::JobId;
 
 use crate::error::ApiError;
@@ -33,4 +35,37 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 /// missing one.
 pub fn job_id(text: &str) -> Result<JobId, ApiError> {
     JobId::parse(text).map_err(|_| ApiError::not_found(format!("job {text} not found")))
+}
+
+/// Query-string parameters: a malformed query string is 400 `INVALID_REQUEST` in the envelope,
+/// with the query string and the reason in `details`.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::invalid("invalid query string").with_details(json!({
+                "query_string": parts.uri.query().unwrap_or_default(),
+                "reason": rejection.body_text(),
+            }))),
+        }
+    }
+}
+
+/// Path parameters: one that cannot be decoded is 400 `INVALID_REQUEST` in the envelope.
+pub struct PathParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::invalid("invalid path")
+                .with_details(json!({"path": parts.uri.path(), "reason": rejection.body_text()}))),
+        }
+    }
 }

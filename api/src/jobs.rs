@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use spectra_worker::ports::{WarehouseError, read_rows};
 use crate::auth::Principal;
 use crate::bulk;
 use crate::error::ApiError;
-use crate::extract::job_id;
+use crate::extract::{PathParams, QueryParams, job_id};
 use crate::rows::{Page, Rows};
 use crate::state::AppState;
 
@@ -46,7 +46,7 @@ fn any_view(job: &Job) -> Value {
 pub async fn get(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(any_view(&state.producer.get(&who.tenant, &job_id(&id)?).await?)))
 }
@@ -55,7 +55,7 @@ pub async fn get(
 pub async fn cancel(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(any_view(&state.producer.abort(&who.tenant, &job_id(&id)?, None).await?)))
 }
@@ -72,8 +72,8 @@ pub struct Paging {
 pub async fn results(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
-    Query(paging): Query<Paging>,
+    PathParams(id): PathParams<String>,
+    QueryParams(paging): QueryParams<Paging>,
 ) -> Result<Response, ApiError> {
     let job = state.producer.get(&who.tenant, &job_id(&id)?).await?;
     match &job {

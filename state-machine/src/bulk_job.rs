@@ -165,7 +165,7 @@ impl BulkJobRequest {
     /// Checks every field and the rules between them, naming the first thing that is wrong.
     pub fn validate(self) -> Result<BulkJobSpec, SpecError> {
         let operation: Operation = field("operation", self.operation.parse())?;
-        let object = field("object", TableName::parse(&self.object))?;
+        let object = field("object", TableName::parse(&self.object).and_then(TableName::user_table))?;
         let content_type = match self.content_type {
             Some(s) => field("content_type", s.parse())?,
             None => ContentType::Csv,
@@ -268,6 +268,19 @@ mod tests {
     fn bad_fields_are_named() {
         let err = BulkJobRequest { object: "sales;".into(), ..request("insert") }.validate().unwrap_err();
         assert!(err.to_string().starts_with("object: "), "{err}");
+        for system in [
+            "spectra_internal.statements",
+            "pg_catalog.pg_class",
+            "information_schema.tables",
+            "stl_query",
+            "Spectra_Internal.x",
+            "duckdb_tables",
+            "pg_class",
+            "temp.t",
+        ] {
+            let err = BulkJobRequest { object: system.into(), ..request("insert") }.validate().unwrap_err();
+            assert!(err.to_string().starts_with("object: ") && err.to_string().contains("system table"), "{err}");
+        }
         let err = request("merge").validate().unwrap_err();
         assert!(matches!(err, SpecError::Field { field: "operation", .. }));
         let err = BulkJobRequest { query: Some("SELECT 1".into()), ..request("insert") }.validate().unwrap_err();

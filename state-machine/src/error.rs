@@ -40,6 +40,14 @@ pub enum ParseError {
         /// The rejected input.
         value: String,
     },
+    /// A table in a system catalog or Spectra's own schema, which no job may touch.
+    #[error("{value:?} is a system table (schema or name reserved: {reserved}); name a user table")]
+    SystemTable {
+        /// The rejected input.
+        value: String,
+        /// The reserved schema or name prefix it uses.
+        reserved: String,
+    },
     /// Not one of an enumeration's values.
     #[error("{what} {value:?} is not one of: {expected}")]
     UnknownVariant {

@@ -162,6 +162,12 @@ fn parse_identifier(what: &'static str, s: &str) -> Result<String, ParseError> {
     Ok(s.to_owned())
 }
 
+/// Schemas that hold catalogs or Spectra's statement ledger, never user tables.
+const RESERVED_SCHEMAS: [&str; 6] =
+    ["spectra_internal", "information_schema", "pg_catalog", "pg_internal", "system", "temp"];
+/// Prefixes of Redshift's (and PostgreSQL's) system tables and views, and DuckDB's catalog views.
+const CATALOG_PREFIXES: [&str; 8] = ["pg_", "stl_", "stv_", "svl_", "svv_", "sys_", "duckdb_", "sqlite_"];
+
 /// A table, optionally qualified by its schema: `sales` or `analytics.sales`. Serialised as that
 /// dotted text, the way seed 001's `object` field carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -185,6 +191,20 @@ impl TableName {
             schema: schema.map(|s| parse_identifier("schema name", s).map(Identifier)).transpose()?,
             table: Identifier(parse_identifier("table name", table)?),
         })
+    }
+
+    /// Refuses a table in a system catalog (Redshift's, PostgreSQL's, DuckDB's) or in Spectra's
+    /// own `spectra_internal`: jobs read and write user tables only.
+    pub fn user_table(self) -> Result<Self, ParseError> {
+        let schema = self.schema.as_ref().map(|s| s.as_str().to_ascii_lowercase());
+        let table = self.table.as_str().to_ascii_lowercase();
+        let reserved = schema
+            .filter(|s| RESERVED_SCHEMAS.contains(&s.as_str()))
+            .or_else(|| CATALOG_PREFIXES.iter().find(|p| table.starts_with(*p)).map(|p| format!("{p}*")));
+        match reserved {
+            Some(reserved) => Err(ParseError::SystemTable { value: self.to_string(), reserved }),
+            None => Ok(self),
+        }
     }
 
     /// The schema part, if any.

@@ -5,6 +5,8 @@
 
 use std::process::Command;
 
+use crate::common::{Up, up};
+
 fn spectra(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_spectra")).args(args).output().expect("run spectra")
 }
@@ -53,4 +55,40 @@ fn keys_are_printed_once_alone_and_can_be_revoked() {
     assert!(!again.status.success(), "a key is revoked once");
     let bad = spectra(&["keys", "create", "--tenant", "not a tenant", "--data-dir", data]);
     assert!(!bad.status.success());
+}
+
+/// The `curl` hint's key, from a running `spectra up`'s log.
+fn hinted_key(up: &Up) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let line = up.logs.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).unwrap();
+        if let Some((_, rest)) = line.split_once("Bearer ") {
+            return rest.split('\'').next().unwrap().to_owned();
+        }
+    }
+}
+
+#[test]
+fn restarts_reuse_one_demo_key_until_it_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = up(&data, &[]);
+    let key = hinted_key(&first);
+    assert!(first.terminate());
+    let second = up(&data, &[]);
+    assert_eq!(hinted_key(&second), key, "a restart minted another demo key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("demo.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(second.terminate());
+    let key_id = key.split('_').nth(1).unwrap();
+    let revoked = spectra(&["keys", "revoke", key_id, "--data-dir", data.to_str().unwrap()]);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let third = up(&data, &[]);
+    let replaced = hinted_key(&third);
+    assert_ne!(replaced, key, "a revoked demo key is replaced");
+    drop(third);
 }

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod python_client;
 mod sql;
+mod tenants;
 mod up_export;
 mod up_ingest;
 mod up_resilience;

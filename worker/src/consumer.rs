@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -75,6 +76,8 @@ pub struct ConsumerStats {
     pub dead_lettered: AtomicU64,
     /// Messages released unhandled at shutdown.
     pub released: AtomicU64,
+    /// Messages whose handler was cancelled because another consumer had taken them.
+    pub lost: AtomicU64,
 }
 
 /// The delay before the `deliveries`-th retry: exponential from `base`, capped at `max`, with
@@ -175,65 +178,86 @@ async fn receive_loop(ctx: Ctx, permits: Arc<Semaphore>, tracker: TaskTracker, s
     }
 }
 
-/// Handles one message under a visibility heartbeat and settles it.
-async fn settle(ctx: &Ctx, message: ReceivedMessage) {
-    let heartbeat = {
-        let (queue, receipt, visibility) = (ctx.queue.clone(), message.receipt.clone(), ctx.config.visibility);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(visibility / 2).await;
-                if let Err(QueueError::LostOwnership) = queue.extend(&receipt, visibility).await {
-                    tracing::warn!("lost the message to its visibility timeout");
+/// How a handler's run ended.
+enum Ran {
+    /// It returned what to do with the message.
+    Done(Disposition),
+    /// The hard stop came first: the message goes back unhandled.
+    Stopped,
+    /// The heartbeat found the message taken by another consumer: the handler was cancelled
+    /// (the `Queue` port's rule: a lost message is not ours to act on).
+    Lost,
+}
+
+/// Keeps the message hidden while its handler runs; cancels `lost` when the queue says the
+/// message is someone else's now. Each extend is bounded, so a hung queue cannot stall it.
+fn heartbeat(queue: Arc<dyn Queue>, receipt: String, visibility: Duration, lost: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(visibility / 2).await;
+            match tokio::time::timeout(visibility / 4, queue.extend(&receipt, visibility)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(QueueError::LostOwnership)) => {
+                    tracing::warn!("lost the message to its visibility timeout; cancelling its handler");
+                    lost.cancel();
                     return;
                 }
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not extend the message's visibility"),
+                Err(_) => tracing::warn!("extending the message's visibility timed out"),
             }
-        })
+        }
+    })
+}
+
+/// Handles one message under a visibility heartbeat and settles it; counts it once settled.
+async fn settle(ctx: &Ctx, message: ReceivedMessage) {
+    let lost = CancellationToken::new();
+    let beat = heartbeat(ctx.queue.clone(), message.receipt.clone(), ctx.config.visibility, lost.clone());
+    let ran = tokio::select! {
+        d = ctx.handler.handle(&message) => Ran::Done(d),
+        _ = ctx.hard_stop.cancelled() => Ran::Stopped,
+        _ = lost.cancelled() => Ran::Lost,
     };
-    let disposition = tokio::select! {
-        d = ctx.handler.handle(&message) => Some(d),
-        _ = ctx.hard_stop.cancelled() => None,
-    };
-    heartbeat.abort();
+    beat.abort();
     let queue = &ctx.queue;
-    let outcome = match disposition {
-        None => {
-            ctx.stats.released.fetch_add(1, Ordering::Relaxed);
-            queue.extend(&message.receipt, Duration::ZERO).await
-        }
-        Some(Disposition::Ack) => {
-            ctx.stats.acked.fetch_add(1, Ordering::Relaxed);
-            ack(queue.as_ref(), &message.receipt).await
-        }
-        Some(Disposition::Retry(reason)) => {
-            ctx.stats.retried.fetch_add(1, Ordering::Relaxed);
+    let (counter, outcome) = match ran {
+        Ran::Lost => (&ctx.stats.lost, Ok(())),
+        Ran::Stopped => (&ctx.stats.released, queue.extend(&message.receipt, Duration::ZERO).await),
+        Ran::Done(Disposition::Ack) => (&ctx.stats.acked, ack(queue.as_ref(), &message.receipt).await),
+        Ran::Done(Disposition::Retry(reason)) => {
             let delay = backoff(&ctx.config, message.receive_count);
             tracing::info!(id = %message.id, %reason, ?delay, deliveries = message.receive_count, "retrying later");
-            queue.extend(&message.receipt, delay).await
+            (&ctx.stats.retried, queue.extend(&message.receipt, delay).await)
         }
-        Some(Disposition::Defer { delay, reason }) => {
-            ctx.stats.deferred.fetch_add(1, Ordering::Relaxed);
+        Ran::Done(Disposition::Defer { delay, reason }) => {
             tracing::info!(id = %message.id, %reason, ?delay, "deferred");
-            let copy = OutgoingMessage {
-                body: message.body.clone(),
-                attributes: message.attributes.clone(),
-                delay: delay.min(MAX_DELAY),
-            };
-            // A fresh copy does not count as a failed delivery; if it cannot be sent, fall
-            // back to the visibility timeout.
-            match queue.send(copy).await {
-                Ok(_) => ack(queue.as_ref(), &message.receipt).await,
-                Err(_) => queue.extend(&message.receipt, delay.min(MAX_DELAY)).await,
-            }
+            (&ctx.stats.deferred, defer(queue.as_ref(), &message, delay).await)
         }
-        Some(Disposition::DeadLetter(reason)) => {
-            ctx.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        Ran::Done(Disposition::DeadLetter(reason)) => {
             tracing::error!(id = %message.id, %reason, "dead-lettering a message");
-            queue.dead_letter(&message.receipt, &reason).await
+            (&ctx.stats.dead_lettered, queue.dead_letter(&message.receipt, &reason).await)
         }
     };
-    if let Err(e) = outcome {
+    match outcome {
+        Ok(()) => {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         // The message stays in the queue and comes back after its visibility timeout.
-        tracing::warn!(id = %message.id, error = %e, "could not settle a message");
+        Err(e) => tracing::warn!(id = %message.id, error = %e, "could not settle a message"),
+    }
+}
+
+/// A fresh copy, delayed, then the original acked: a deferral does not count as a failed
+/// delivery. If the copy cannot be sent, the visibility timeout brings the original back.
+async fn defer(queue: &dyn Queue, message: &ReceivedMessage, delay: Duration) -> Result<(), QueueError> {
+    let copy = OutgoingMessage {
+        body: message.body.clone(),
+        attributes: message.attributes.clone(),
+        delay: delay.min(MAX_DELAY),
+    };
+    match queue.send(copy).await {
+        Ok(_) => ack(queue, &message.receipt).await,
+        Err(_) => queue.extend(&message.receipt, delay.min(MAX_DELAY)).await,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::ports::{OutgoingMessage, StoreError, UpdateOutcome};
 
 /// How often a lost race is retried before giving up. Each loss means someone else moved the
 /// job, so a handful is plenty; the caller's message comes back if they are all lost.
-const MAX_RACES: usize = 8;
+pub const MAX_RACES: usize = 8;
 
 /// What [`apply_event`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,26 +97,41 @@ pub async fn apply_event(
 ) -> Result<Applied, DriveError> {
     for _ in 0..MAX_RACES {
         let job = platform.store.get(tenant, job_id).await?.ok_or_else(|| DriveError::NotFound(job_id.clone()))?;
-        let step = step(&job, event, platform.settings.retry)?;
-        match step.change {
-            Change::Ignored(reason) => {
-                perform(platform, &step.job, None, &step.effects, traceparent).await;
-                return Ok(Applied::Unchanged(step.job, reason));
-            }
-            Change::Applied => match platform.store.update(&job, &step.job).await? {
-                UpdateOutcome::Updated => {
-                    tracing::info!(
-                        tenant = %tenant, job = %job_id, event = event.name(),
-                        from = step.from.as_str(), to = step.job.state().as_str(), "job moved"
-                    );
-                    perform(platform, &step.job, Some(step.from), &step.effects, traceparent).await;
-                    return Ok(Applied::Moved(step.job));
-                }
-                UpdateOutcome::LostRace { .. } => continue,
-            },
+        if let Some(applied) = apply_to(platform, &job, event, traceparent).await? {
+            return Ok(applied);
         }
     }
     Err(DriveError::Contended(job_id.clone()))
+}
+
+/// Applies `event` to `job` exactly as it was read: `Ok(None)` when someone else moved the job
+/// first. For an event built from the job itself (a statement's outcome, with the counts of
+/// the job's running statement), the caller then reloads and builds the event again, so that
+/// what is written was decided on the record it replaces.
+pub async fn apply_to(
+    platform: &Platform,
+    job: &Job,
+    event: &JobEvent,
+    traceparent: Option<&TraceParent>,
+) -> Result<Option<Applied>, DriveError> {
+    let step = step(job, event, platform.settings.retry)?;
+    match step.change {
+        Change::Ignored(reason) => {
+            perform(platform, &step.job, None, &step.effects, traceparent).await;
+            Ok(Some(Applied::Unchanged(step.job, reason)))
+        }
+        Change::Applied => match platform.store.update(job, &step.job).await? {
+            UpdateOutcome::Updated => {
+                tracing::info!(
+                    tenant = %job.tenant_id(), job = %job.job_id(), event = event.name(),
+                    from = step.from.as_str(), to = step.job.state().as_str(), "job moved"
+                );
+                perform(platform, &step.job, Some(step.from), &step.effects, traceparent).await;
+                Ok(Some(Applied::Moved(step.job)))
+            }
+            UpdateOutcome::LostRace { .. } => Ok(None),
+        },
+    }
 }
 
 /// Stores a new job and carries out what creation implies (its announcement, and for jobs that

@@ -34,6 +34,10 @@ pub struct Settings {
     pub link_expiry: Duration,
     /// Database user per tenant, so that Redshift row-level security applies.
     pub db_users: HashMap<TenantId, String>,
+    /// Give a tenant missing from `db_users` the database user [`derived_db_user`]. The
+    /// embedded platform does, so that every tenant statement runs confined to its grants; on
+    /// Redshift the users would have to exist, so there it is off and `db_users` is explicit.
+    pub derive_db_users: bool,
     /// Ask the warehouse for status-change events (`WithEvent`). Off, jobs still finish through
     /// the reconciler, only later.
     pub statement_events: bool,
@@ -54,10 +58,25 @@ impl Default for Settings {
             reconcile_grace: Duration::from_secs(60),
             link_expiry: Duration::from_secs(3600),
             db_users: HashMap::new(),
+            derive_db_users: false,
             statement_events: true,
             guard: GuardConfig::default(),
         }
     }
+}
+
+impl Settings {
+    /// The database user `tenant`'s statements run as (`DbUser`), if any.
+    pub fn db_user(&self, tenant: &TenantId) -> Option<String> {
+        self.db_users.get(tenant).cloned().or_else(|| self.derive_db_users.then(|| derived_db_user(tenant)))
+    }
+}
+
+/// `tenant_<id>`, with `-` as `_`: a database user name (letters, digits, `_`) for a tenant id
+/// (letters, digits, `-`, `_`). Two ids that differ only there share the derived name; a
+/// tenant that needs grants of its own is given them by name (`--db-user` and `--grant`).
+pub fn derived_db_user(tenant: &TenantId) -> String {
+    format!("tenant_{}", tenant.as_str().replace('-', "_"))
 }
 
 /// The ports the job lifecycle needs, minus the warehouse (producers never talk to it).

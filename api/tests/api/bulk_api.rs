@@ -74,7 +74,11 @@ async fn an_ingest_uploads_through_its_presigned_link_and_runs_on_upload_complet
         .await;
     assert_eq!((status, moved["state"].as_str()), (StatusCode::OK, Some("UploadComplete")), "{moved}");
     let done = s.wait_done(&key, "acme", id).await;
-    assert_eq!((done["state"].as_str(), done["number_records_processed"].as_u64()), (Some("JobComplete"), Some(2)));
+    assert_eq!(
+        (done["state"].as_str(), done["number_records_processed"].as_u64()),
+        (Some("JobComplete"), Some(2)),
+        "{done}"
+    );
     let count = run(s.warehouse.as_ref(), "SELECT count(*) FROM people").await;
     let rows = s.warehouse.results(&count.id, None).await.unwrap();
     assert_eq!(rows.records[0][0], spectra_worker::ports::Field::Long(2));

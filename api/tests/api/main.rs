@@ -11,3 +11,5 @@ mod internal_errors;
 mod openapi;
 mod query_api;
 mod rate_limits;
+mod result_types;
+mod tenant_boundary;

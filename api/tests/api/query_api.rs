@@ -150,7 +150,9 @@ async fn timeouts_failures_and_cancels() {
 
     let (status, body) = query(&s, &key, json!({"sql": "SELECT * FROM missing_table"})).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "INVALID_SQL"), "{body}");
-    assert!(body["error"]["details"]["warehouse_error"].as_str().unwrap().contains("missing_table"));
+    // Refused by the engine's check before it runs: to a tenant, a missing table and one it may
+    // not read are alike.
+    assert!(body["error"]["details"].to_string().contains("missing_table"), "{body}");
 
     let (status, body) = query(&s, &key, json!({"sql": "SELECT * FROM pg_user"})).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "SQL_BLOCKED"));

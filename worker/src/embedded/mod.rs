@@ -41,5 +41,5 @@ pub use stack::{
 };
 pub(crate) use warehouse::files_under;
 pub use warehouse::{
-    DuckWarehouse, MAX_BATCH_STATEMENTS, MAX_KEPT_RESULTS, RemoteObjects, StatementEventSink, WarehouseConfig,
+    Access, DuckWarehouse, MAX_BATCH_STATEMENTS, MAX_KEPT_RESULTS, RemoteObjects, StatementEventSink, WarehouseConfig,
 };

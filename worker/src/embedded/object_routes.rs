@@ -23,9 +23,11 @@ pub fn object_routes(store: LocalObjectStore) -> Router {
     Router::new().route("/objects/{bucket}/{*key}", get(get_object).put(put_object)).with_state(store)
 }
 
-/// The API's error envelope (`{"error": {"code", "message"}}`), so clients parse one shape.
+/// The API's error envelope (`{"error": {"code", "message", "details"}}`), so clients parse one
+/// shape; `details.reason` repeats why, for clients that only read details.
 fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
-    (status, Json(json!({"error": {"code": code, "message": message.to_string()}}))).into_response()
+    let message = message.to_string();
+    (status, Json(json!({"error": {"code": code, "message": message, "details": {"reason": message}}}))).into_response()
 }
 
 fn object_error(e: ObjectError) -> Response {

@@ -95,6 +95,9 @@ impl EmbeddedPlatform {
         let idempotency = SqliteIdempotencyStore::open(&data_dir.join(JOBS_FILE)).await?;
         let rates = SqliteRateCounter::open(&data_dir.join(JOBS_FILE)).await?;
         let objects = LocalObjectStore::open(&data_dir.join(OBJECTS_DIR), &settings.bucket, public_url).await?;
+        // Every tenant has a database user here, so that its statements run confined to its
+        // grants (`Access`); nothing on this platform runs a tenant's SQL with full access.
+        let settings = Settings { derive_db_users: true, ..settings };
         let platform = Platform {
             queue: Arc::new(work.clone()),
             store: Arc::new(store),

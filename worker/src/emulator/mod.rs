@@ -36,7 +36,7 @@ use serde_json::Value;
 pub use self::events::PutEventsSink;
 pub use self::s3::S3Mirror;
 pub use self::wire::AwsError;
-use crate::embedded::{DuckWarehouse, StatementEventSink, WarehouseConfig};
+use crate::embedded::{Access, DuckWarehouse, StatementEventSink, WarehouseConfig};
 use crate::ports::WarehouseError;
 
 /// What the Data API reports about a statement beyond what the engine keeps: its target.
@@ -125,6 +125,9 @@ impl Emulator {
         let config = WarehouseConfig {
             max_active_statements: options.max_active_statements,
             region: options.region.clone(),
+            // A local Redshift's callers are its operators, as on a cluster without per-user
+            // grants; the engine stays hermetic all the same.
+            access: Access { confine_db_users: false, ..Access::default() },
             ..WarehouseConfig::default()
         };
         let dir = &options.data_dir;

@@ -49,6 +49,7 @@ impl AwsError {
             }
             WarehouseError::NotFound(id) => Self::not_found(&id),
             WarehouseError::Validation(m) => Self::validation(m),
+            WarehouseError::Refused(e) => Self::validation(e.to_string()),
             WarehouseError::Unavailable(m) => {
                 let kind = match operation {
                     "ExecuteStatement" => "ExecuteStatementException",

@@ -5,7 +5,7 @@ use std::time::Duration;
 use spectra_state_machine::{ContentType, Job, JobEvent, QueryParameter};
 
 use super::{Disposition, HandleError, Phase, Worker, execution, phase};
-use crate::driver::apply_event;
+use crate::driver::{DriveError, MAX_RACES, apply_to};
 use crate::messages::StatementName;
 use crate::platform::JobLayout;
 use crate::ports::{
@@ -44,7 +44,7 @@ impl Worker {
         statement_id: &str,
         known: Option<Job>,
     ) -> Result<Disposition, HandleError> {
-        let job = match known {
+        let mut job = match known {
             Some(job) => job,
             None => match self.platform.store.get(&name.tenant_id, &name.job_id).await? {
                 Some(job) => job,
@@ -65,9 +65,29 @@ impl Worker {
         if !description.status.is_terminal() {
             return Ok(Disposition::Retry(format!("statement {statement_id} has not ended yet")));
         }
-        let event = self.outcome(&job, name.attempt, &description).await?;
-        apply_event(&self.platform, &name.tenant_id, &name.job_id, &event, None).await?;
-        Ok(Disposition::Ack)
+        // The outcome (with the counts and files of the job's running statement) is decided on
+        // the record the write replaces; when the job moved meanwhile (its submit was recorded
+        // just now, say), it is decided again on the new record.
+        for _ in 0..MAX_RACES {
+            let event = self.outcome(&job, name.attempt, &description).await?;
+            let early = match apply_to(&self.platform, &job, &event, None).await {
+                Ok(Some(_)) => return Ok(Disposition::Ack),
+                Ok(None) => None,
+                Err(DriveError::Transition(e)) if e.is_retryable() => Some(e),
+                Err(e) => return Err(e.into()),
+            };
+            let Some(fresh) = self.platform.store.get(&name.tenant_id, &name.job_id).await? else {
+                return Ok(Disposition::Ack);
+            };
+            // Early on the record as it still is: the submit is not recorded yet; later.
+            if let Some(e) = early
+                && fresh.version() == job.version()
+            {
+                return Err(DriveError::Transition(e).into());
+            }
+            job = fresh;
+        }
+        Ok(Disposition::Retry(format!("job {} kept changing while its statement's outcome was applied", name.job_id)))
     }
 
     /// The machine event for an ended statement. Counts and result files are gathered only

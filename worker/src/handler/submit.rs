@@ -35,7 +35,7 @@ pub fn named_request(job: &Job, attempt: u32, sql: Sql, settings: &Settings) -> 
         client_token: Some(client_token(&name)),
         statement_name: Some(name.to_string()),
         with_event: settings.statement_events,
-        db_user: settings.db_users.get(job.tenant_id()).cloned(),
+        db_user: settings.db_user(job.tenant_id()),
     }
 }
 

@@ -227,6 +227,9 @@ pub enum WarehouseError {
     /// The service failed or could not be reached; retry later.
     #[error("warehouse unavailable: {0}")]
     Unavailable(String),
+    /// A tenant's query that this warehouse refuses to run ([`Warehouse::check_query`]).
+    #[error("refused: {0}")]
+    Refused(crate::sql::GuardError),
 }
 
 impl WarehouseError {
@@ -267,6 +270,16 @@ pub trait Warehouse: Send + Sync {
 
     /// A page of a finished statement's result (a sub-statement's by `<id>:<n>`).
     async fn results(&self, id: &str, next_token: Option<&str>) -> Result<ResultPage, WarehouseError>;
+
+    /// Checks, without running anything, that `sql` is a query `db_user` may run here, exactly
+    /// as `execute` would check it; a refusal is [`WarehouseError::Refused`]. The API asks
+    /// before it creates a job, so a refused query is a 400 rather than a failed job.
+    ///
+    /// The default accepts: on Redshift the database user's grants decide, when it runs.
+    async fn check_query(&self, sql: &Sql, db_user: Option<&str>) -> Result<(), WarehouseError> {
+        let _ = (sql, db_user);
+        Ok(())
+    }
 }
 
 /// Polls `describe` until the statement ends, backing off from 10 ms to 500 ms between looks.

@@ -77,8 +77,23 @@ pub enum GuardError {
     },
 }
 
+impl GuardError {
+    /// A refusal of what was found, with why.
+    pub fn blocked(pattern: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Blocked { pattern: pattern.into(), reason: reason.into() }
+    }
+
+    /// What was refused (`DELETE`, `read_text`, ...), or `syntax` for a query that does not parse.
+    pub fn pattern(&self) -> &str {
+        match self {
+            Self::Blocked { pattern, .. } => pattern,
+            Self::Invalid { .. } => "syntax",
+        }
+    }
+}
+
 fn blocked(pattern: impl Into<String>, reason: impl Into<String>) -> GuardError {
-    GuardError::Blocked { pattern: pattern.into(), reason: reason.into() }
+    GuardError::blocked(pattern, reason)
 }
 
 /// Checks a tenant's query; on success, the query as [`parse_select`] sees it.

@@ -19,7 +19,7 @@ pub use guard::{GuardConfig, GuardError, check};
 pub use ingest::{IngestBatch, IngestSpec, STAGING_TABLE, ingest_batch};
 pub use limit::{Capped, cap_rows};
 pub use select::{ParsedSelect, parse_select};
-pub use unload::{UnloadSpec, unload};
+pub use unload::{UnloadSpec, export_query, unload};
 
 /// Why a job cannot be turned into SQL. Never retryable: the job fails with this message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

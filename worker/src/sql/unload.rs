@@ -21,6 +21,15 @@ pub struct UnloadSpec<'a> {
     pub max_file_size_mb: Option<u32>,
 }
 
+/// The query an export runs, as it goes into the UNLOAD literal: checked as one read-only
+/// query, and wrapped when it has its own LIMIT. A warehouse that checks tenant queries itself
+/// checks exactly this text.
+pub fn export_query(query: &str) -> Result<String, SqlError> {
+    let select = parse_select(query)?;
+    // The newlines keep a line comment inside the query from swallowing the parenthesis.
+    Ok(if select.has_limit { format!("SELECT * FROM (\n{}\n) AS spectra_export", select.text) } else { select.text })
+}
+
 /// Builds the UNLOAD. Always `MANIFEST VERBOSE` (the results call reads part sizes and row
 /// counts from it) and `ALLOWOVERWRITE` (a retried attempt rewrites the same parts). Never
 /// emits what Redshift refuses: HEADER only with CSV, GZIP never with Parquet, no LIMIT in the
@@ -30,10 +39,7 @@ pub fn unload(spec: &UnloadSpec<'_>) -> Result<String, SqlError> {
     if !spec.destination.starts_with("s3://") {
         return Err(SqlError::Invalid { what: "S3 destination", value: spec.destination.to_owned() });
     }
-    let select = parse_select(spec.query)?;
-    let query =
-        // The newlines keep a line comment inside the query from swallowing the parenthesis.
-        if select.has_limit { format!("SELECT * FROM (\n{}\n) AS spectra_export", select.text) } else { select.text };
+    let query = export_query(spec.query)?;
     let mut sql = format!(
         "UNLOAD ({}) TO {} {}",
         string_literal(&query),

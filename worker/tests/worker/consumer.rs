@@ -155,3 +155,46 @@ impl Peek for SqliteQueue {
         tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(self.dead_letters())).unwrap()
     }
 }
+
+/// Remembers each delivery's receipt, then works for `work` and marks itself finished.
+struct Slow {
+    work: Duration,
+    receipts: Mutex<Vec<String>>,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl MessageHandler for Slow {
+    async fn handle(&self, message: &ReceivedMessage) -> Disposition {
+        self.receipts.lock().unwrap().push(message.receipt.clone());
+        tokio::time::sleep(self.work).await;
+        self.finished.store(true, Ordering::SeqCst);
+        Disposition::Ack
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_taken_by_another_consumer_cancels_its_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = SqliteQueue::open(&dir.path().join("q.sqlite"), "work", QueueConfig { max_receives: 5 }).await.unwrap();
+    let handler = Arc::new(Slow {
+        work: Duration::from_secs(4),
+        receipts: Mutex::new(Vec::new()),
+        finished: std::sync::atomic::AtomicBool::new(false),
+    });
+    let stop = CancellationToken::new();
+    let config = ConsumerConfig { loops: 1, max_in_flight: 1, batch: 1, ..config() };
+    let done = tokio::spawn(consumer::run(Arc::new(queue.clone()), handler.clone(), config, stop.clone()));
+    queue.send(OutgoingMessage::new("{}")).await.unwrap();
+    until("the delivery", || !handler.receipts.lock().unwrap().is_empty()).await;
+    // Another consumer takes the message: it becomes visible, and is received elsewhere.
+    let first = handler.receipts.lock().unwrap()[0].clone();
+    queue.extend(&first, Duration::ZERO).await.unwrap();
+    stop.cancel();
+    let taken = queue.receive(1, Duration::from_secs(1), Duration::from_secs(60)).await.unwrap();
+    assert_eq!(taken.len(), 1, "the other consumer has it");
+    let stats = done.await.unwrap();
+    assert!(!handler.finished.load(Ordering::SeqCst), "the handler ran on after the message was lost");
+    assert_eq!(stats.lost.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.acked.load(Ordering::Relaxed), 0);
+}

@@ -14,5 +14,7 @@ mod embedded_warehouse;
 mod emulator_boto3;
 mod emulator_contract;
 mod emulator_operations;
+mod outcome_race;
 mod schemas;
 mod sql_guard;
+mod tenant_sql;

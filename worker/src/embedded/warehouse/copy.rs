@@ -93,6 +93,12 @@ pub(crate) fn target_columns(
         .collect()
 }
 
+/// The schema of the table a COPY loads (inner `None` when unqualified), for the tenant
+/// boundary; `None` when the statement is no COPY this warehouse runs.
+pub(crate) fn target_schema(sql: &str) -> Option<Option<String>> {
+    parse_copy(sql).ok().map(|c| c.schema)
+}
+
 /// Runs a COPY; returns the rows loaded.
 pub(crate) fn run(conn: &Connection, ctx: &Context, sql: &str, query_id: i64) -> Result<i64, String> {
     let c = parse_copy(sql)?;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::Utc;
 use duckdb::Connection;
 
+use super::confine::{self, Policy, Principal};
 use super::params::Bound;
 use super::statements::Record;
 use super::{copy, ledger, like, types, unload};
@@ -32,6 +33,46 @@ pub(crate) struct Context {
     pub cancelled: Arc<AtomicBool>,
     /// The remote store UNLOAD and COPY mirror to, when there is one.
     pub remote: Option<Arc<dyn super::RemoteObjects>>,
+    /// The tenant the statement runs for, confined; `None` for full access.
+    pub principal: Option<Principal>,
+    /// What a confined statement may call.
+    pub policy: Arc<Policy>,
+}
+
+impl Context {
+    /// A tenant's query, checked by the engine: the text to execute in its place.
+    pub(crate) fn confined_query(&self, conn: &Connection, sql: &str) -> Result<String, RunError> {
+        match &self.principal {
+            None => Ok(sql.to_owned()),
+            Some(principal) => {
+                confine::check(conn, &self.policy, principal, sql).map_err(|e| format!("SQL_BLOCKED: {e}"))
+            }
+        }
+    }
+
+    /// Whether a confined statement of this kind may run at all. Tenants submit queries (and
+    /// exports of them); the worker's ingest batches for a tenant add staging, COPY and DML,
+    /// built from validated identifiers.
+    fn allows(&self, kind: Kind, sql: &str, in_batch: bool) -> Result<(), RunError> {
+        let Some(principal) = &self.principal else { return Ok(()) };
+        let allowed = match kind {
+            Kind::Rows | Kind::Unload => true,
+            Kind::Copy => in_batch && copy::target_schema(sql).is_some_and(|s| principal.may_read(s.as_deref())),
+            Kind::Changes => {
+                in_batch && confine::dml_target(sql).is_some_and(|(schema, _)| principal.may_read(schema.as_deref()))
+            }
+            Kind::Other => {
+                in_batch
+                    && like::parse_create_like(sql)
+                        .is_some_and(|c| c.temp && principal.may_read(c.parent_schema.as_deref()))
+            }
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err("SQL_BLOCKED: only read-only queries (SELECT, WITH, VALUES) are allowed".into())
+        }
+    }
 }
 
 /// How a statement is executed, from its leading keyword.
@@ -90,9 +131,11 @@ fn run_one(
     sql: &str,
     values: &[String],
     query_id: i64,
+    in_batch: bool,
 ) -> Result<RunOutput, RunError> {
     let err = |e: duckdb::Error| e.to_string();
     let kind = classify(sql);
+    ctx.allows(kind, sql, in_batch)?;
     if kind == Kind::Other
         && let Some(create) = like::parse_create_like(sql)
     {
@@ -102,7 +145,8 @@ fn run_one(
         Kind::Unload => unload::run(conn, ctx, sql).map(|rows| RunOutput { rows, result: None }),
         Kind::Copy => copy::run(conn, ctx, sql, query_id).map(|rows| RunOutput { rows, result: None }),
         Kind::Rows => {
-            let result = query_rows(conn, sql, values)?;
+            let sql = ctx.confined_query(conn, sql)?;
+            let result = query_rows(conn, &sql, values)?;
             Ok(RunOutput { rows: result.rows.len() as i64, result: Some(result) })
         }
         kind => {
@@ -145,6 +189,37 @@ pub(crate) fn query_rows(conn: &Connection, sql: &str, values: &[String]) -> Res
     Ok(StoredResult { columns, rows })
 }
 
+/// [`execute`], with a panic anywhere in the engine or its driver ending the statement `FAILED`
+/// (rolled back, recorded) instead of leaving it running forever and holding its slot.
+pub(crate) fn execute_guarded(
+    conn: &Connection,
+    ctx: &Context,
+    record: Record,
+    bound: Option<&Bound>,
+) -> (Record, Vec<Option<StoredResult>>) {
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(conn, ctx, record.clone(), bound)));
+    match attempt {
+        Ok(done) => done,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            tracing::error!(statement = %record.id, panic = %what, "the engine panicked while running a statement");
+            let mut failed = record;
+            let _ = conn.execute_batch("ROLLBACK");
+            let message = format!("the statement failed inside the engine ({what}); nothing it did was committed");
+            failed.end_unfinished(StatementStatus::Failed, &message, Utc::now());
+            if let Err(e) = ledger::save(conn, &failed) {
+                tracing::error!(statement = %failed.id, error = %e, "could not record the statement's failure");
+            }
+            let n = failed.runs.len();
+            (failed, vec![None; n])
+        }
+    }
+}
+
 /// Runs `record`'s statements in one transaction and returns the final record with the result
 /// set of each run. A single statement with parameters runs as `bound` (placeholders
 /// renumbered, values in order); the record keeps the SQL as submitted.
@@ -180,8 +255,13 @@ pub(crate) fn execute(
         return (record, results);
     }
     record.status = StatementStatus::Started;
-    // `sys_load_error_detail` resolves unqualified, as Redshift's system table does.
-    if let Err(e) = conn.execute_batch("SET search_path = 'main,spectra_internal'; BEGIN TRANSACTION") {
+    // `sys_load_error_detail` resolves unqualified, as Redshift's system table does; a tenant's
+    // search path holds only its granted schemas.
+    let search_path = match &ctx.principal {
+        Some(principal) => principal.search_path_sql(),
+        None => "SET search_path = 'main,spectra_internal'".to_owned(),
+    };
+    if let Err(e) = conn.execute_batch(&format!("{search_path}; BEGIN TRANSACTION")) {
         // A cancel that lands here interrupts the BEGIN: that is still a cancel.
         if ctx.cancelled.swap(false, Ordering::SeqCst) {
             fail(&mut record, StatementStatus::Aborted, "the statement was cancelled".into());
@@ -198,7 +278,7 @@ pub(crate) fn execute(
             Some(b) if !record.is_batch => (b.sql.clone(), b.values.as_slice()),
             _ => (record.runs[i].sql.clone(), &[][..]),
         };
-        match run_one(conn, ctx, &sql, values, record.runs[i].redshift_query_id) {
+        match run_one(conn, ctx, &sql, values, record.runs[i].redshift_query_id, record.is_batch) {
             Ok(out) => {
                 let run = &mut record.runs[i];
                 run.status = StatementStatus::Finished;

@@ -17,7 +17,9 @@
 //! statement is "not found", as after the Data API's retention.
 
 mod catalog;
+mod confine;
 mod copy;
+mod engine;
 mod events;
 mod exec;
 mod ledger;
@@ -39,11 +41,12 @@ use async_trait::async_trait;
 use chrono::Utc;
 use duckdb::Connection;
 
+pub use self::confine::Access;
 pub use self::events::StatementEventSink;
 use self::exec::StoredResult;
 pub(crate) use self::params::split_script;
 pub use self::remote::RemoteObjects;
-use self::statements::{Record, split_id};
+use self::statements::{Record, split_id, validate};
 pub(crate) use self::unload::files_under;
 use crate::ports::{
     Queue, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, Warehouse, WarehouseError,
@@ -66,11 +69,13 @@ pub struct WarehouseConfig {
     pub page_size: usize,
     /// Region named in status-change events.
     pub region: String,
+    /// Who may run what: tenants' statements confined to their grants.
+    pub access: Access,
 }
 
 impl Default for WarehouseConfig {
     fn default() -> Self {
-        Self { max_active_statements: 16, page_size: 1000, region: "local".into() }
+        Self { max_active_statements: 16, page_size: 1000, region: "local".into(), access: Access::default() }
     }
 }
 
@@ -90,6 +95,7 @@ struct Registry {
 
 struct Inner {
     root: Mutex<Connection>,
+    policy: Arc<confine::Policy>,
     object_root: PathBuf,
     config: WarehouseConfig,
     registry: Mutex<Registry>,
@@ -143,11 +149,11 @@ impl DuckWarehouse {
         if config.max_active_statements == 0 || config.page_size == 0 {
             return Err(WarehouseError::Validation("max_active_statements and page_size must be at least 1".into()));
         }
-        let path = db_path.to_owned();
-        let (root, kept, recovered) = tokio::task::spawn_blocking(move || {
-            let conn = Connection::open(&path).map_err(unavailable)?;
+        let (path, objects) = (db_path.to_owned(), object_root.to_owned());
+        let (root, policy, kept, recovered) = tokio::task::spawn_blocking(move || {
+            let (conn, policy) = engine::open(&path, &objects).map_err(unavailable)?;
             let (kept, recovered) = ledger::open(&conn).map_err(unavailable)?;
-            Ok::<_, WarehouseError>((conn, kept, recovered))
+            Ok::<_, WarehouseError>((conn, policy, kept, recovered))
         })
         .await
         .map_err(unavailable)??;
@@ -162,6 +168,7 @@ impl DuckWarehouse {
         let warehouse = Self {
             inner: Arc::new(Inner {
                 root: Mutex::new(root),
+                policy: Arc::new(policy),
                 object_root: object_root.to_owned(),
                 config,
                 registry: Mutex::new(registry),
@@ -200,8 +207,10 @@ impl DuckWarehouse {
                     object_root: this.inner.object_root.clone(),
                     cancelled,
                     remote: this.inner.remote.clone(),
+                    principal: this.inner.config.access.principal(record.db_user.as_deref()),
+                    policy: Arc::clone(&this.inner.policy),
                 };
-                exec::execute(&conn, &ctx, record.clone(), bound.as_ref())
+                exec::execute_guarded(&conn, &ctx, record.clone(), bound.as_ref())
             });
             let (record, results) = match outcome {
                 Ok(done) => done,
@@ -237,29 +246,6 @@ impl DuckWarehouse {
             entry.record = record;
         }
     }
-}
-
-fn validate(request: &StatementRequest) -> Result<(), WarehouseError> {
-    let sqls: Vec<&String> = match &request.sql {
-        Sql::Single { sql, .. } => vec![sql],
-        Sql::Batch(sqls) if sqls.is_empty() || sqls.len() > MAX_BATCH_STATEMENTS => {
-            return Err(WarehouseError::Validation(format!(
-                "a batch takes 1 to {MAX_BATCH_STATEMENTS} statements, not {}",
-                sqls.len()
-            )));
-        }
-        Sql::Batch(sqls) => sqls.iter().collect(),
-    };
-    if sqls.iter().any(|s| s.trim().is_empty()) {
-        return Err(WarehouseError::Validation("SQL must not be empty".into()));
-    }
-    if request.statement_name.as_ref().is_some_and(|n| n.len() > 500) {
-        return Err(WarehouseError::Validation("StatementName is longer than 500 characters".into()));
-    }
-    if request.client_token.as_ref().is_some_and(|t| t.is_empty() || t.len() > 64) {
-        return Err(WarehouseError::Validation("ClientToken must be 1 to 64 characters".into()));
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -350,6 +336,22 @@ impl Warehouse for DuckWarehouse {
             }
         });
         Ok(true)
+    }
+
+    async fn check_query(&self, sql: &Sql, db_user: Option<&str>) -> Result<(), WarehouseError> {
+        let Some(principal) = self.inner.config.access.principal(db_user) else { return Ok(()) };
+        let text = match sql {
+            Sql::Single { sql, parameters } => params::bind(sql, parameters)?.sql,
+            Sql::Batch(_) => return Err(WarehouseError::Validation("a tenant query is one statement".into())),
+        };
+        let conn = self.inner.connection()?;
+        let policy = Arc::clone(&self.inner.policy);
+        tokio::task::spawn_blocking(move || {
+            conn.execute_batch(&principal.search_path_sql()).map_err(unavailable)?;
+            confine::check(&conn, &policy, &principal, &text).map(drop).map_err(WarehouseError::Refused)
+        })
+        .await
+        .map_err(unavailable)?
     }
 
     async fn results(&self, id: &str, next_token: Option<&str>) -> Result<ResultPage, WarehouseError> {

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spectra_state_machine::QueryParameter;
 
-use crate::ports::{Sql, StatementDescription, StatementRequest, StatementStatus, SubStatement};
+use super::MAX_BATCH_STATEMENTS;
+use crate::ports::{Sql, StatementDescription, StatementRequest, StatementStatus, SubStatement, WarehouseError};
 
 /// The run of one SQL statement (a single statement, or one of a batch).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,4 +174,28 @@ pub(crate) fn split_id(id: &str) -> (&str, Option<usize>) {
         },
         None => (id, None),
     }
+}
+
+/// The Data API's checks of a submit, before anything is recorded.
+pub(crate) fn validate(request: &StatementRequest) -> Result<(), WarehouseError> {
+    let sqls: Vec<&String> = match &request.sql {
+        Sql::Single { sql, .. } => vec![sql],
+        Sql::Batch(sqls) if sqls.is_empty() || sqls.len() > MAX_BATCH_STATEMENTS => {
+            return Err(WarehouseError::Validation(format!(
+                "a batch takes 1 to {MAX_BATCH_STATEMENTS} statements, not {}",
+                sqls.len()
+            )));
+        }
+        Sql::Batch(sqls) => sqls.iter().collect(),
+    };
+    if sqls.iter().any(|s| s.trim().is_empty()) {
+        return Err(WarehouseError::Validation("SQL must not be empty".into()));
+    }
+    if request.statement_name.as_ref().is_some_and(|n| n.len() > 500) {
+        return Err(WarehouseError::Validation("StatementName is longer than 500 characters".into()));
+    }
+    if request.client_token.as_ref().is_some_and(|t| t.is_empty() || t.len() > 64) {
+        return Err(WarehouseError::Validation("ClientToken must be 1 to 64 characters".into()));
+    }
+    Ok(())
 }

@@ -73,7 +73,10 @@ fn count_rows(conn: &Connection, u: &Unload, path: &Path) -> Result<u64, String>
 
 /// Runs an UNLOAD; returns the rows unloaded.
 pub(crate) fn run(conn: &Connection, ctx: &Context, sql: &str) -> Result<i64, String> {
-    let u = parse_unload(sql)?;
+    let mut u = parse_unload(sql)?;
+    // A tenant's query runs as the engine re-prints it once checked: it is wrapped below, and
+    // no comment or separator of the original text may reach the wrapper.
+    u.query = ctx.confined_query(conn, &u.query)?;
     let (bucket, prefix) = split_s3(&u.to)?;
     if prefix.is_empty() {
         return Err("UNLOAD needs a key prefix after the bucket".into());

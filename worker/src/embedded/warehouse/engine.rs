@@ -1,0 +1,50 @@
+//! Opening the DuckDB instance hermetic: it never installs or loads an extension, never reads
+//! or writes a file outside its own database and the object store's directory (so never the
+//! network either, and never `~/.duckdb`), and its configuration is locked so that no
+//! statement can undo any of that. DuckDB's switches are global to the instance, so they hold
+//! for operator SQL too; session settings (`search_path`) stay per connection.
+
+use std::path::Path;
+
+use duckdb::Connection;
+
+use super::confine::Policy;
+
+/// Opens `db_path` and closes the instance around `object_root`, the only directory its file
+/// functions may touch (UNLOAD writes there, COPY reads there). Returns the root connection
+/// and what tenants may call.
+pub(crate) fn open(db_path: &Path, object_root: &Path) -> Result<(Connection, Policy), String> {
+    std::fs::create_dir_all(object_root)
+        .map_err(|e| format!("cannot create the object directory {}: {e}", object_root.display()))?;
+    let root = std::fs::canonicalize(object_root)
+        .map_err(|e| format!("cannot resolve the object directory {}: {e}", object_root.display()))?;
+    // Before the first statement: with a fresh HOME the engine would otherwise try to fetch ICU
+    // on the first date function. The NULL type leaving the binder (`SELECT NULL`) is new in
+    // DuckDB 2.0 and the Rust driver cannot read it; the legacy behaviour types such a column
+    // INTEGER, as before. (Set at open: a `SET` reaches only the connection that runs it.)
+    let config = duckdb::Config::default()
+        .with("autoinstall_known_extensions", "false")
+        .and_then(|c| c.with("autoload_known_extensions", "false"))
+        .and_then(|c| c.with("allow_community_extensions", "false"))
+        .and_then(|c| c.with("legacy_disable_null_type", "true"))
+        .map_err(|e| e.to_string())?;
+    let conn = Connection::open_with_flags(db_path, config).map_err(|e| e.to_string())?;
+    let mut directory = root.to_string_lossy().into_owned();
+    if !directory.ends_with('/') {
+        directory.push('/');
+    }
+    let settings = format!(
+        "SET allowed_directories = [{dir}]; \
+         SET enable_external_access = false; \
+         SET lock_configuration = true;",
+        dir = literal(&directory)
+    );
+    conn.execute_batch(&settings).map_err(|e| format!("cannot confine the engine: {e}"))?;
+    let policy = Policy::load(&conn).map_err(|e| format!("cannot read the engine's functions: {e}"))?;
+    Ok((conn, policy))
+}
+
+/// A SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
