@@ -172,8 +172,10 @@ pub struct WorkerOptions {
     /// a shorter wait narrows that window at the cost of more receive calls.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub receive_wait: Duration,
-    /// At shutdown, how long in-flight messages may take before they are released.
-    #[arg(long, default_value = "25s", value_parser = parse_duration)]
+    /// At shutdown, how long in-flight messages may take before they are released, and (in
+    /// `spectra up`) how long running statements are interrupted for before the process exits;
+    /// interrupted statements are retried after the next start.
+    #[arg(long, alias = "shutdown-timeout", default_value = "25s", value_parser = parse_duration)]
     pub shutdown_deadline: Duration,
 }
 

@@ -61,6 +61,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
         let stop = shutdown.clone();
         tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await })
     };
+    let stop_warehouse = warehouse.clone();
     let worker = Arc::new(Worker::new(stack.platform.clone(), warehouse));
     let config = serve::consumer_config(&args.worker);
     let consumer = tokio::spawn(consumer::run(stack.platform.queue.clone(), worker, config, shutdown.clone()));
@@ -83,6 +84,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     let _ = sweeper.await;
     let _ = tokio::fs::remove_file(data_dir.join(ADDR_FILE)).await;
     server.await.context("the server stopped abnormally")?.context("serving")?;
+    // Running statements are interrupted (their jobs retry them after a restart), so that the
+    // process exits within the deadline and frees the warehouse for the next start.
+    let left = stop_warehouse.stop(args.worker.shutdown_deadline).await;
+    if left > 0 {
+        tracing::warn!(statements = left, "exiting with statements that did not stop in time");
+    }
     tracing::info!(
         acked = stats.acked.load(std::sync::atomic::Ordering::Relaxed),
         released = stats.released.load(std::sync::atomic::Ordering::Relaxed),

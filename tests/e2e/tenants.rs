@@ -37,6 +37,20 @@ impl Client {
         self.call(key, tenant, reqwest::Method::POST, "/v1/queries", Some(json!({"sql": sql}))).await
     }
 
+    /// Polls the tenant's job until it is terminal; the record.
+    async fn done(&self, key: &str, tenant: &str, job: &str) -> Value {
+        for _ in 0..1200 {
+            let (status, record) =
+                self.call(key, tenant, reqwest::Method::GET, &format!("/v1/bulk/jobs/{job}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{record}");
+            if ["JobComplete", "Failed", "Aborted"].contains(&record["state"].as_str().unwrap_or_default()) {
+                return record;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("job {job} never ended");
+    }
+
     async fn export(&self, key: &str, tenant: &str, sql: &str) -> (StatusCode, Value) {
         let body = json!({"operation": "query", "object": "x", "query": sql});
         self.call(key, tenant, reqwest::Method::POST, "/v1/bulk/jobs", Some(body)).await
@@ -75,7 +89,7 @@ fn one_tenant_reads_nothing_of_another() {
         let (status, job) = c.export(&acme, "acme", "SELECT name FROM acme_private.deals").await;
         assert_eq!(status, StatusCode::CREATED, "{job}");
         let job_id = job["job_id"].as_str().unwrap().to_owned();
-        let done = wait_done(&data, &job_id);
+        let done = c.done(&acme, "acme", &job_id).await;
         assert_eq!(done["state"], "JobComplete", "{done:#}");
         let ingest = json!({"operation": "insert", "object": "shared"});
         let (_, upload_job) = c.call(&acme, "acme", reqwest::Method::POST, "/v1/bulk/jobs", Some(ingest)).await;
@@ -109,7 +123,7 @@ fn one_tenant_reads_nothing_of_another() {
         let (status, own) = c.export(&beta, "beta", "SELECT id FROM shared").await;
         assert_eq!(status, StatusCode::CREATED, "{own}");
         let own_id = own["job_id"].as_str().unwrap().to_owned();
-        assert_eq!(wait_done(&data, &own_id)["state"], "JobComplete");
+        assert_eq!(c.done(&beta, "beta", &own_id).await["state"], "JobComplete");
         let (_, own_results) =
             c.call(&beta, "beta", reqwest::Method::GET, &format!("/v1/bulk/jobs/{own_id}/results"), None).await;
         let own_url = own_results["files"][0]["download_url"].as_str().unwrap();

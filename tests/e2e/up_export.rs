@@ -52,7 +52,9 @@ fn exports_to_csv_json_and_parquet_with_correct_counts() {
                 }
                 _ => {
                     // A Parquet file another engine can read: the warehouse reads it back.
-                    let path = dir.path().join(format!("part-{n}.parquet"));
+                    // (Under the object store: the only directory the hermetic engine reads.)
+                    let path = data.join("objects/readback").join(format!("part-{n}.parquet"));
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
                     std::fs::write(&path, body).unwrap();
                     let count = scalar(&data, &format!("SELECT count(*) FROM read_parquet('{}')", path.display()));
                     count.as_u64().unwrap()

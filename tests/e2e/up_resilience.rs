@@ -202,3 +202,25 @@ fn deadlines_fail_jobs_and_cancel_their_statements() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn sigterm_interrupts_a_running_statement_and_the_job_completes_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up1 = up(&data, &["--shutdown-deadline", "2s"]);
+    // About ten seconds of work for the (unoptimised) engine of a debug build.
+    let slow = "SELECT i % 1000 AS k, count(*) AS n FROM range(8000000) t(i) WHERE md5(i::VARCHAR) <> '' GROUP BY 1";
+    let job = create(&data, &["--operation", "query", "--object", "t", "--query", slow]);
+    wait_for_state(&data, &job, &["InProgress"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = Instant::now();
+    assert!(up1.terminate(), "spectra up exits cleanly on SIGTERM");
+    let took = asked.elapsed();
+    // The deadline, plus the few seconds a debug build takes to tear down.
+    assert!(took < Duration::from_secs(6), "SIGTERM took {took:?} with a statement running");
+    // The next start gets the warehouse (no lock left behind) and retries the statement.
+    let _up2 = up(&data, &[]);
+    let record = wait_done(&data, &job);
+    assert_eq!(record["state"], "JobComplete", "{record:#}");
+    assert_eq!(record["number_records_processed"], 1000);
+}

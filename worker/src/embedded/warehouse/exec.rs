@@ -37,9 +37,23 @@ pub(crate) struct Context {
     pub principal: Option<Principal>,
     /// What a confined statement may call.
     pub policy: Arc<Policy>,
+    /// Set when the warehouse stops: an interrupted statement failed for that, retryably.
+    pub stopping: Arc<AtomicBool>,
 }
 
 impl Context {
+    /// How a statement whose step failed with `error` ended: `ABORTED` when it was cancelled,
+    /// `FAILED` (retryably) when the warehouse stopped under it, else `FAILED` with the error.
+    fn ended_by(&self, error: String) -> (StatementStatus, String) {
+        if self.cancelled.swap(false, Ordering::SeqCst) {
+            (StatementStatus::Aborted, "the statement was cancelled".to_owned())
+        } else if self.stopping.load(Ordering::SeqCst) {
+            (StatementStatus::Failed, super::shutdown::STOPPED.to_owned())
+        } else {
+            (StatementStatus::Failed, error)
+        }
+    }
+
     /// A tenant's query, checked by the engine: the text to execute in its place.
     pub(crate) fn confined_query(&self, conn: &Connection, sql: &str) -> Result<String, RunError> {
         match &self.principal {
@@ -254,6 +268,10 @@ pub(crate) fn execute(
         fail(&mut record, StatementStatus::Aborted, "the statement was cancelled before it started".into());
         return (record, results);
     }
+    if ctx.stopping.load(Ordering::SeqCst) {
+        fail(&mut record, StatementStatus::Failed, super::shutdown::STOPPED.into());
+        return (record, results);
+    }
     record.status = StatementStatus::Started;
     // `sys_load_error_detail` resolves unqualified, as Redshift's system table does; a tenant's
     // search path holds only its granted schemas.
@@ -262,12 +280,9 @@ pub(crate) fn execute(
         None => "SET search_path = 'main,spectra_internal'".to_owned(),
     };
     if let Err(e) = conn.execute_batch(&format!("{search_path}; BEGIN TRANSACTION")) {
-        // A cancel that lands here interrupts the BEGIN: that is still a cancel.
-        if ctx.cancelled.swap(false, Ordering::SeqCst) {
-            fail(&mut record, StatementStatus::Aborted, "the statement was cancelled".into());
-        } else {
-            fail(&mut record, StatementStatus::Failed, e.to_string());
-        }
+        // A cancel (or a stop) that lands here interrupts the BEGIN: that is still a cancel.
+        let (status, message) = ctx.ended_by(e.to_string());
+        fail(&mut record, status, message);
         return (record, results);
     }
     for i in 0..record.runs.len() {
@@ -289,12 +304,7 @@ pub(crate) fn execute(
                 results[i] = out.result;
             }
             Err(error) => {
-                let cancelled = ctx.cancelled.swap(false, Ordering::SeqCst);
-                let (status, message) = if cancelled {
-                    (StatementStatus::Aborted, "the statement was cancelled".to_owned())
-                } else {
-                    (StatementStatus::Failed, error)
-                };
+                let (status, message) = ctx.ended_by(error);
                 record.runs[i].status = status;
                 record.runs[i].error = Some(message.clone());
                 record.runs[i].updated_at = Utc::now();
@@ -319,11 +329,8 @@ pub(crate) fn execute(
         for run in &mut record.runs {
             run.status = StatementStatus::Started;
         }
-        if ctx.cancelled.swap(false, Ordering::SeqCst) {
-            fail(&mut record, StatementStatus::Aborted, "the statement was cancelled".into());
-        } else {
-            fail(&mut record, StatementStatus::Failed, format!("the transaction could not commit: {e}"));
-        }
+        let (status, message) = ctx.ended_by(format!("the transaction could not commit: {e}"));
+        fail(&mut record, status, message);
         results = vec![None; record.runs.len()];
     }
     (record, results)

@@ -2,11 +2,15 @@
 //!
 //! # Layout
 //! - this file: [`DuckWarehouse`] — submit, describe, cancel, results; client tokens; the
-//!   active-statement limit; status-change events.
+//!   active-statement limit.
+//! - `engine`: opening DuckDB hermetic; `confine`: the tenant boundary (what a tenant's
+//!   statement may run, checked with the engine's own parser); `shutdown`: stopping within a
+//!   deadline.
 //! - `statements`: the statement record and its DescribeStatement view; `catalog`: metadata
 //!   queries and the statement list, for the Data API emulator.
 //! - `ledger`: the record's durable copy, committed with the statement's own transaction.
-//! - `exec`: running a statement on its own connection on a blocking thread.
+//! - `runs`: a statement's blocking thread (run, record, announce its status-change event);
+//!   `exec`: running it on its own connection, in one transaction.
 //! - `params`: `:name` parameters; `types`: Field and Redshift type mapping.
 //! - `unload`, `copy`, `options`: Redshift's UNLOAD and COPY against the local object store
 //!   (`remote`: mirrored to S3 for the emulator);
@@ -27,6 +31,8 @@ mod like;
 mod options;
 mod params;
 mod remote;
+mod runs;
+mod shutdown;
 mod statements;
 mod tokens;
 mod types;
@@ -34,11 +40,10 @@ mod unload;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use chrono::Utc;
 use duckdb::Connection;
 
 pub use self::confine::Access;
@@ -96,6 +101,10 @@ struct Registry {
 struct Inner {
     root: Mutex<Connection>,
     policy: Arc<confine::Policy>,
+    /// Set by [`DuckWarehouse::stop`]: no new statement, running ones are interrupted.
+    stopping: Arc<AtomicBool>,
+    /// Statement threads not yet done (their event sent): a stop waits for them.
+    threads: AtomicUsize,
     object_root: PathBuf,
     config: WarehouseConfig,
     registry: Mutex<Registry>,
@@ -169,6 +178,8 @@ impl DuckWarehouse {
             inner: Arc::new(Inner {
                 root: Mutex::new(root),
                 policy: Arc::new(policy),
+                stopping: Arc::new(AtomicBool::new(false)),
+                threads: AtomicUsize::new(0),
                 object_root: object_root.to_owned(),
                 config,
                 registry: Mutex::new(registry),
@@ -181,77 +192,15 @@ impl DuckWarehouse {
         }
         Ok(warehouse)
     }
-
-    /// Sends the status-change event of an ended `WithEvent` statement. Best effort, as in AWS:
-    /// the worker's reconciler covers a lost event.
-    async fn announce(&self, record: &Record) {
-        let Some(sink) = &self.inner.events else { return };
-        let body = events::status_change(record, &self.inner.config.region);
-        if let Err(e) = sink.send(body).await {
-            tracing::warn!(statement = %record.id, error = %e, "could not send the statement's status-change event");
-        }
-    }
-
-    /// Runs a submitted statement to its end on a blocking thread, then records and announces it.
-    fn spawn_run(&self, record: Record, bound: Option<params::Bound>, cancelled: Arc<AtomicBool>) {
-        let this = self.clone();
-        let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let id = record.id.clone();
-            let outcome = this.inner.connection().map(|conn| {
-                if let Some(entry) = this.inner.registry().entries.get_mut(&id) {
-                    entry.interrupt = Some(conn.interrupt_handle());
-                    entry.record.status = StatementStatus::Started;
-                }
-                let ctx = exec::Context {
-                    object_root: this.inner.object_root.clone(),
-                    cancelled,
-                    remote: this.inner.remote.clone(),
-                    principal: this.inner.config.access.principal(record.db_user.as_deref()),
-                    policy: Arc::clone(&this.inner.policy),
-                };
-                exec::execute_guarded(&conn, &ctx, record.clone(), bound.as_ref())
-            });
-            let (record, results) = match outcome {
-                Ok(done) => done,
-                Err(e) => {
-                    let mut failed = record;
-                    failed.end_unfinished(StatementStatus::Failed, &e.to_string(), Utc::now());
-                    let n = failed.runs.len();
-                    (failed, vec![None; n])
-                }
-            };
-            this.finish(record.clone(), results);
-            if record.with_event {
-                handle.block_on(this.announce(&record));
-            }
-        });
-    }
-
-    fn finish(&self, record: Record, results: Vec<Option<StoredResult>>) {
-        let mut registry = self.inner.registry();
-        for (i, result) in results.into_iter().enumerate() {
-            let Some(result) = result else { continue };
-            let key = if record.is_batch { format!("{}:{}", record.id, i + 1) } else { record.id.clone() };
-            registry.results.insert(key.clone(), Arc::new(result));
-            registry.result_order.push_back(key);
-            while registry.result_order.len() > MAX_KEPT_RESULTS {
-                if let Some(old) = registry.result_order.pop_front() {
-                    registry.results.remove(&old);
-                }
-            }
-        }
-        if let Some(entry) = registry.entries.get_mut(&record.id) {
-            entry.interrupt = None;
-            entry.record = record;
-        }
-    }
 }
 
 #[async_trait]
 impl Warehouse for DuckWarehouse {
     async fn execute(&self, request: StatementRequest) -> Result<String, WarehouseError> {
         validate(&request)?;
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            return Err(WarehouseError::Unavailable("the warehouse is stopping".into()));
+        }
         let bound = match &request.sql {
             Sql::Single { sql, parameters } => Some(params::bind(sql, parameters)?),
             Sql::Batch(_) => None,
