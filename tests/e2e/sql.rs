@@ -101,3 +101,28 @@ fn a_stale_address_file_falls_back_to_the_directory() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout(&out).contains("    7"), "{}", stdout(&out));
 }
+
+#[test]
+fn the_engine_writes_nothing_outside_its_data_directory_and_fetches_no_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, data) = (dir.path().join("home"), dir.path().join("data"));
+    std::fs::create_dir_all(&home).unwrap();
+    // Date and time functions are where DuckDB would fetch ICU and cache it under ~/.duckdb.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spectra"))
+        .args(["sql", "--data-dir", data.to_str().unwrap()])
+        .args(["SELECT current_date", "SELECT now()", "SELECT 1 AS one"])
+        .env("HOME", &home)
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    let printed = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let home_files: Vec<_> = std::fs::read_dir(&home).unwrap().map_while(Result::ok).map(|e| e.path()).collect();
+    assert!(home_files.is_empty(), "the engine wrote to HOME: {home_files:?}\n{printed}");
+    let outside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map_while(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "home" && n != "data")
+        .collect();
+    assert!(outside.is_empty(), "files beside the data directory: {outside:?}");
+}

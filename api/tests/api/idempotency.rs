@@ -82,3 +82,32 @@ async fn concurrent_repeats_run_once() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_left_by_a_crash_holds_its_lease_then_the_retry_runs_once() {
+    use chrono::{Duration, Utc};
+    use spectra_state_machine::TenantId;
+    use spectra_worker::embedded::{JOBS_FILE, SqliteIdempotencyStore};
+    use spectra_worker::ports::{CLAIM_LEASE_SECONDS, Claim, IdempotencyStore, hash_key};
+
+    let s = Stack::start().await;
+    let key = s.key("acme").await;
+    let body = json!({"operation": "insert", "object": "t"});
+    // What the middleware fingerprints: method, path and body.
+    let fingerprint = hash_key(&format!("POST /v1/bulk/jobs\n{}", serde_json::to_string(&body).unwrap()));
+    let store = SqliteIdempotencyStore::open(&s.data_dir().join(JOBS_FILE)).await.unwrap();
+    let acme = TenantId::parse("acme").unwrap();
+    // Claims left by processes that died before finishing: one just now, one past its lease.
+    assert_eq!(store.claim(&acme, "fresh-crash", &fingerprint, Utc::now()).await.unwrap(), Claim::Fresh);
+    let lapsed = Utc::now() - Duration::seconds(CLAIM_LEASE_SECONDS + 1);
+    assert_eq!(store.claim(&acme, "old-crash", &fingerprint, lapsed).await.unwrap(), Claim::Fresh);
+
+    let (status, _, held) = post(&s, &key, "acme", "fresh-crash", "/v1/bulk/jobs", body.clone()).await;
+    assert_eq!((status, code(&held)), (StatusCode::CONFLICT, "CONFLICT"), "the lease still holds");
+    let (status, replayed, first) = post(&s, &key, "acme", "old-crash", "/v1/bulk/jobs", body.clone()).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false), "a lapsed claim is taken over: {first}");
+    let (status, replayed, again) = post(&s, &key, "acme", "old-crash", "/v1/bulk/jobs", body.clone()).await;
+    assert_eq!((status, replayed, &again["job_id"]), (StatusCode::CREATED, true, &first["job_id"]));
+    let (_, listed) = s.call(&key, "acme", reqwest::Method::GET, "/v1/bulk/jobs", None).await;
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "one job for the retried request");
+}

@@ -11,7 +11,8 @@ use spectra_state_machine::TenantId;
 use super::dynamodb::store_error;
 use super::dynamodb_codec::{Item, PK, SK, number, tenant_pk, text};
 use crate::ports::{
-    ApiKeyRecord, Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, KeyStore, RateCounter, StoreError, StoredResponse,
+    ApiKeyRecord, CLAIM_LEASE_SECONDS, Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, KeyStore, RateCounter,
+    StoreError, StoredResponse,
 };
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -58,15 +59,23 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         item.insert("fingerprint".into(), s(fingerprint));
         item.insert("claimed_at".into(), n(now.timestamp_millis()));
         item.insert("ttl".into(), n(expires.timestamp()));
-        // DynamoDB deletes expired items late (up to days), so expiry is checked here too.
+        // DynamoDB deletes expired items late (up to days), so expiry is checked here too; an
+        // unfinished claim of the same request past its lease is taken over in the same put.
+        let lapsed = (now - Duration::seconds(CLAIM_LEASE_SECONDS)).timestamp_millis();
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .condition_expression(
+                "attribute_not_exists(pk) OR #ttl < :now \
+                 OR (attribute_not_exists(#status) AND fingerprint = :fp AND claimed_at < :lapsed)",
+            )
             .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":fp", s(fingerprint))
+            .expression_attribute_values(":lapsed", n(lapsed))
             .send()
             .await;
         match result {

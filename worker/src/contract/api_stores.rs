@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use spectra_state_machine::TenantId;
 
-use crate::ports::{Claim, IdempotencyStore, KeyStore, RateCounter, StoredResponse, hash_key, mint_key};
+use crate::ports::{
+    CLAIM_LEASE_SECONDS, Claim, IdempotencyStore, KeyStore, RateCounter, StoredResponse, hash_key, mint_key,
+};
 
 /// What the suite needs from an adapter under test.
 #[async_trait]
@@ -59,6 +61,31 @@ pub async fn idempotency_releases_and_expires<F: ApiStoresFixture>(f: &F) {
     assert_eq!(store.claim(&acme, "k", "fp-c", Utc::now()).await.unwrap(), Claim::Fresh);
 }
 
+/// A claim whose owner never finished is a lease: held against everyone until it lapses, then
+/// taken over by exactly one retry of the same request (never by another request).
+pub async fn idempotency_claims_are_leases<F: ApiStoresFixture>(f: &F) {
+    let (store, _, _) = f.stores().await;
+    let store = Arc::new(store);
+    let acme = tenant("acme");
+    let crashed = Utc::now() - Duration::seconds(CLAIM_LEASE_SECONDS + 5);
+    assert_eq!(store.claim(&acme, "k", "fp-a", crashed).await.unwrap(), Claim::Fresh);
+    let soon = crashed + Duration::seconds(CLAIM_LEASE_SECONDS - 10);
+    assert_eq!(store.claim(&acme, "k", "fp-a", soon).await.unwrap(), Claim::InProgress, "the lease still holds");
+    let now = Utc::now();
+    assert_eq!(store.claim(&acme, "k", "fp-b", now).await.unwrap(), Claim::Mismatch, "only the same request");
+    let retries = futures::future::join_all((0..8).map(|_| {
+        let (store, acme) = (store.clone(), acme.clone());
+        async move { store.claim(&acme, "k", "fp-a", now).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(retries.iter().filter(|c| **c == Claim::Fresh).count(), 1, "{retries:?}");
+    // A completed claim is never taken over, however old.
+    let response = StoredResponse { status: 201, body: "{}".into() };
+    store.complete(&acme, "k", &response).await.unwrap();
+    let later = now + Duration::seconds(CLAIM_LEASE_SECONDS * 2);
+    assert_eq!(store.claim(&acme, "k", "fp-a", later).await.unwrap(), Claim::Replay(response));
+}
+
 /// Concurrent hits never lose a count; windows, groups and tenants count apart.
 pub async fn rate_counters_count_every_hit<F: ApiStoresFixture>(f: &F) {
     let (_, rates, _) = f.stores().await;
@@ -100,6 +127,7 @@ macro_rules! api_stores_contract_tests {
         $crate::contract_tests!(api_stores, $fixture;
             idempotency_claims_once_and_replays,
             idempotency_releases_and_expires,
+            idempotency_claims_are_leases,
             rate_counters_count_every_hit,
             keys_are_found_by_hash_and_revoked,
         );

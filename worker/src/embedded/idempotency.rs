@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use spectra_state_machine::TenantId;
 
 use super::sqlite::{Db, DbError};
-use crate::ports::{Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, StoreError, StoredResponse};
+use crate::ports::{CLAIM_LEASE_SECONDS, Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, StoreError, StoredResponse};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS idempotency_keys (
@@ -51,6 +51,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
     ) -> Result<Claim, StoreError> {
         let (tenant, key, fingerprint) = (tenant.to_string(), key.to_owned(), fingerprint.to_owned());
         let expired = (now - Duration::hours(IDEMPOTENCY_TTL_HOURS)).timestamp_millis();
+        let lapsed = (now - Duration::seconds(CLAIM_LEASE_SECONDS)).timestamp_millis();
         let now = now.timestamp_millis();
         self.db
             .call(move |conn| {
@@ -58,6 +59,12 @@ impl IdempotencyStore for SqliteIdempotencyStore {
                 tx.execute(
                     "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2 AND claimed_at < ?3",
                     params![tenant, key, expired],
+                )?;
+                // A lease its owner never finished: the same request takes it over.
+                tx.execute(
+                    "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2 AND fingerprint = ?3 \
+                     AND status IS NULL AND claimed_at < ?4",
+                    params![tenant, key, fingerprint, lapsed],
                 )?;
                 let claimed = tx.execute(
                     "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, claimed_at) VALUES (?1, ?2, ?3, ?4) \

@@ -11,6 +11,11 @@ use super::StoreError;
 /// How long a key is remembered (seed 001: 24 h).
 pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
 
+/// How long an unfinished claim holds its key: longer than any request may run (a synchronous
+/// query's timeout is at most 300 s). A claim older than this belongs to an owner that died
+/// between claiming and finishing, and the same request may take it over.
+pub const CLAIM_LEASE_SECONDS: i64 = 360;
+
 /// A stored response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
@@ -40,6 +45,8 @@ pub enum Claim {
 /// - `claim` is atomic: of concurrent claims of one (tenant, key), exactly one gets `Fresh`.
 /// - A claim names the request by a fingerprint; another fingerprint under the same key is
 ///   `Mismatch`. Records older than [`IDEMPOTENCY_TTL_HOURS`] are forgotten.
+/// - A claim is a lease: one neither completed nor released within [`CLAIM_LEASE_SECONDS`]
+///   (its owner died) is `Fresh` again for the same request, atomically, to one claimant.
 /// - `release` forgets a claim whose request did not succeed, so a retry runs again.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {

@@ -15,7 +15,7 @@ mod rate_limit;
 mod warehouse;
 
 pub use event_bus::{BusError, EventBus, MAX_PUBLISH_BATCH};
-pub use idempotency::{Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, StoredResponse};
+pub use idempotency::{CLAIM_LEASE_SECONDS, Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, StoredResponse};
 pub use job_store::{
     JobPage, JobStore, ListFilter, MAX_PAGE_SIZE, StoreError, UpdateOutcome, check_page_size, decode_page_token,
     encode_page_token,
