@@ -179,6 +179,15 @@ pub async fn send_command(
     command: Command,
     traceparent: Option<&TraceParent>,
 ) -> Result<String, crate::ports::QueueError> {
+    platform.queue.send(command_message(job, command, traceparent)?).await
+}
+
+/// The queue message carrying `command` for `job`.
+pub fn command_message(
+    job: &Job,
+    command: Command,
+    traceparent: Option<&TraceParent>,
+) -> Result<OutgoingMessage, crate::ports::QueueError> {
     let message = CommandMessage::new(job.kind(), job.tenant_id().clone(), job.job_id().clone(), command)
         .with_traceparent(traceparent.cloned());
     let body = serde_json::to_string(&message).map_err(|e| crate::ports::QueueError::Invalid(e.to_string()))?;
@@ -186,7 +195,7 @@ pub async fn send_command(
     if let Some(tp) = traceparent {
         outgoing.attributes.insert("traceparent".into(), tp.as_str().to_owned());
     }
-    platform.queue.send(outgoing).await
+    Ok(outgoing)
 }
 
 async fn publish(platform: &Platform, job: &Job, from: Option<AnyState>, traceparent: Option<&TraceParent>) {

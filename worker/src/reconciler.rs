@@ -8,16 +8,16 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use spectra_state_machine::{AnyState, BulkState, QueryStatus};
+use spectra_state_machine::{AnyState, BulkState, Job, QueryStatus};
 use tokio_util::sync::CancellationToken;
 
-use crate::driver::send_command;
+use crate::driver::{command_message, send_command};
 use crate::messages::Command;
 use crate::platform::Platform;
-use crate::ports::StoreError;
+use crate::ports::{StaleCursor, StoreError};
 
-/// Most jobs one sweep looks at per kind of scan; the next sweep takes the rest.
-const SWEEP_LIMIT: usize = 500;
+/// Jobs read per page of a sweep; a sweep reads every page.
+pub const SWEEP_PAGE: usize = 500;
 
 /// States whose jobs wait on a statement (its submit or its end).
 const WORKING: [AnyState; 4] = [
@@ -27,20 +27,28 @@ const WORKING: [AnyState; 4] = [
     AnyState::Query(QueryStatus::Running),
 ];
 
-/// One sweep; returns how many jobs were sent for reconciliation.
+/// One sweep over every stale job; returns how many were sent for reconciliation. Each page's
+/// commands go to the queue in one batch.
 pub async fn sweep(platform: &Platform) -> Result<usize, StoreError> {
     let now = Utc::now();
     let since = |d: Duration| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     let settings = &platform.settings;
-    let mut jobs = platform.store.scan_stale(&WORKING, since(settings.reconcile_grace), SWEEP_LIMIT).await?;
     // An Open job is only stale once its upload window has passed: it then fails.
-    let open = AnyState::Bulk(BulkState::Open);
-    jobs.extend(platform.store.scan_stale(&[open], since(settings.upload_window), SWEEP_LIMIT).await?);
+    let scans = [
+        (&WORKING[..], since(settings.reconcile_grace)),
+        (&[AnyState::Bulk(BulkState::Open)][..], since(settings.upload_window)),
+    ];
     let mut sent = 0;
-    for job in &jobs {
-        match send_command(platform, job, Command::Reconcile, None).await {
-            Ok(_) => sent += 1,
-            Err(e) => tracing::warn!(job = %job.job_id(), error = %e, "could not queue a reconcile"),
+    for (states, before) in scans {
+        let mut cursor = None;
+        loop {
+            let page = platform.store.scan_stale(states, before, SWEEP_PAGE, cursor.as_ref()).await?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(StaleCursor::after(last));
+            sent += send_reconciles(platform, &page).await;
+            if page.len() < SWEEP_PAGE {
+                break;
+            }
         }
     }
     if sent > 0 {
@@ -49,15 +57,36 @@ pub async fn sweep(platform: &Platform) -> Result<usize, StoreError> {
     Ok(sent)
 }
 
-/// Sweeps every `interval` until `shutdown`.
+/// Queues a `reconcile` command per job, in one batch; on a failed batch, one by one.
+async fn send_reconciles(platform: &Platform, jobs: &[Job]) -> usize {
+    let messages: Vec<_> = jobs.iter().filter_map(|job| command_message(job, Command::Reconcile, None).ok()).collect();
+    let n = messages.len();
+    match platform.queue.send_batch(messages).await {
+        Ok(sent) => sent,
+        Err(e) => {
+            tracing::warn!(error = %e, jobs = n, "could not queue a batch of reconciles; sending them one by one");
+            let mut sent = 0;
+            for job in jobs {
+                match send_command(platform, job, Command::Reconcile, None).await {
+                    Ok(_) => sent += 1,
+                    Err(e) => tracing::warn!(job = %job.job_id(), error = %e, "could not queue a reconcile"),
+                }
+            }
+            sent
+        }
+    }
+}
+
+/// Sweeps at once (jobs left by a previous run are not made to wait a whole interval), then
+/// every `interval` until `shutdown`.
 pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationToken) {
     loop {
+        if let Err(e) = sweep(&platform).await {
+            tracing::warn!(error = %e, "reconciler sweep failed");
+        }
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
-        }
-        if let Err(e) = sweep(&platform).await {
-            tracing::warn!(error = %e, "reconciler sweep failed");
         }
     }
 }

@@ -24,7 +24,8 @@ use super::dynamodb_codec::{
 };
 use super::{OperationError, Sdk, classify};
 use crate::ports::{
-    JobPage, JobStore, ListFilter, StoreError, UpdateOutcome, check_page_size, decode_page_token, encode_page_token,
+    JobPage, JobStore, ListFilter, StaleCursor, StoreError, UpdateOutcome, check_page_size, decode_page_token,
+    encode_page_token,
 };
 
 /// The table's global secondary indexes: (name, partition key, sort key).
@@ -200,32 +201,46 @@ impl JobStore for DynamoJobStore {
         states: &[AnyState],
         updated_before: DateTime<Utc>,
         limit: usize,
+        after: Option<&StaleCursor>,
     ) -> Result<Vec<Job>, StoreError> {
         let mut jobs = Vec::new();
         if limit == 0 {
             return Ok(jobs);
         }
         let before = padded(updated_before.timestamp_millis());
+        // The index's sort key is `<updated>#<tenant>#<id>`: the cursor is one such key, and the
+        // inclusive BETWEEN's first item, the cursor's own job, is skipped.
+        let from = after.map(|c| format!("{}#{}#{}", padded(c.updated_at.timestamp_millis()), c.tenant, c.job_id));
         for state in states {
             for shard in 0..SWEEP_SHARDS {
-                let out = self
+                let condition = if from.is_some() {
+                    "gsi3pk = :pk AND gsi3sk BETWEEN :from AND :before"
+                } else {
+                    "gsi3pk = :pk AND gsi3sk < :before"
+                };
+                let mut query = self
                     .client
                     .query()
                     .table_name(&self.table)
                     .index_name(TABLE_GSIS[2].0)
-                    .key_condition_expression("gsi3pk = :pk AND gsi3sk < :before")
+                    .key_condition_expression(condition)
                     .expression_attribute_values(":pk", AttributeValue::S(sweep_pk(state.as_str(), shard)))
                     .expression_attribute_values(":before", AttributeValue::S(before.clone()))
-                    .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                    .send()
-                    .await
-                    .map_err(|e| store_error(&e))?;
+                    .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX));
+                if let Some(from) = &from {
+                    query = query.expression_attribute_values(":from", AttributeValue::S(from.clone()));
+                }
+                let out = query.send().await.map_err(|e| store_error(&e))?;
                 for item in out.items() {
-                    jobs.push(decode_job(item)?);
+                    let job = decode_job(item)?;
+                    if after.is_none_or(|c| StaleCursor::after(&job) != *c) {
+                        jobs.push(job);
+                    }
                 }
             }
         }
-        jobs.sort_by_key(|j| (j.updated_at(), j.job_id().to_string()));
+        // The stores' order: milliseconds, then tenant, then id.
+        jobs.sort_by_key(|j| (j.updated_at().timestamp_millis(), j.tenant_id().to_string(), j.job_id().to_string()));
         jobs.truncate(limit);
         Ok(jobs)
     }

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
 
 use super::{Failure, classify};
 use crate::ports::{
@@ -159,6 +161,42 @@ impl Queue for SqsQueue {
         }
         let out = request.send().await.map_err(|e| unavailable_or_invalid(classify(&e)))?;
         Ok(out.message_id().unwrap_or_default().to_owned())
+    }
+
+    /// `SendMessageBatch` in tens (SQS's limit); an entry SQS refuses fails the call.
+    async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> Result<usize, QueueError> {
+        let n = messages.len();
+        let mut entries = Vec::with_capacity(n);
+        for (i, message) in messages.into_iter().enumerate() {
+            if message.delay > MAX_DELAY {
+                return Err(QueueError::Invalid(format!("delay {:?} is over SQS's 15 minutes", message.delay)));
+            }
+            let mut entry = SendMessageBatchRequestEntry::builder()
+                .id(format!("m{i}"))
+                .message_body(message.body)
+                .delay_seconds(seconds(message.delay));
+            for (name, value) in &message.attributes {
+                entry = entry.message_attributes(name, string_attribute(value)?);
+            }
+            entries.push(entry.build().map_err(|e| QueueError::Invalid(e.to_string()))?);
+        }
+        for chunk in entries.chunks(10) {
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| unavailable_or_invalid(classify(&e)))?;
+            if let Some(failed) = out.failed().first() {
+                return Err(QueueError::Unavailable(format!(
+                    "SQS refused a batched message: {}",
+                    failed.message().unwrap_or(failed.code())
+                )));
+            }
+        }
+        Ok(n)
     }
 
     async fn receive(

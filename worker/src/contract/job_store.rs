@@ -10,7 +10,7 @@ use spectra_state_machine::{
     TenantId, bulk, query,
 };
 
-use crate::ports::{JobStore, ListFilter, StoreError, UpdateOutcome};
+use crate::ports::{JobStore, ListFilter, StaleCursor, StoreError, UpdateOutcome};
 
 /// What the suite needs from an adapter under test.
 #[async_trait]
@@ -185,9 +185,43 @@ pub async fn scans_stale_jobs<F: JobStoreFixture>(f: &F) {
     }
     s.create(&bulk_job(&tenant("acme"), "insert", at(1))).await.unwrap(); // Open, not asked for
     let states = [AnyState::Bulk(BulkState::UploadComplete), AnyState::Bulk(BulkState::InProgress)];
-    let found = s.scan_stale(&states, at(30), 10).await.unwrap();
-    assert_eq!(found, vec![stuck_b.clone(), stuck_a], "wrong jobs or not oldest first");
-    assert_eq!(s.scan_stale(&states, at(30), 1).await.unwrap(), vec![stuck_b]);
+    let found = s.scan_stale(&states, at(30), 10, None).await.unwrap();
+    assert_eq!(found, vec![stuck_b.clone(), stuck_a.clone()], "wrong jobs or not oldest first");
+    assert_eq!(s.scan_stale(&states, at(30), 1, None).await.unwrap(), vec![stuck_b.clone()]);
+    let rest = s.scan_stale(&states, at(30), 10, Some(&StaleCursor::after(&stuck_b))).await.unwrap();
+    assert_eq!(rest, vec![stuck_a.clone()], "a page resumes just after the cursor");
+    assert!(s.scan_stale(&states, at(30), 10, Some(&StaleCursor::after(&stuck_a))).await.unwrap().is_empty());
+}
+
+/// A sweep pages through every stale job, those updated in the same millisecond included, each
+/// exactly once.
+pub async fn stale_scans_page_through_ties<F: JobStoreFixture>(f: &F) {
+    let s = f.store().await;
+    let mut expected = Vec::new();
+    for (t, n) in [("acme", 7), ("beta", 6), ("acme-2", 5)] {
+        for _ in 0..n {
+            let job = bulk_job(&tenant(t), "insert", at(0));
+            let stuck = next(&job, JobEvent::UploadCompleted, at(3));
+            s.create(&job).await.unwrap();
+            assert_eq!(s.update(&job, &stuck).await.unwrap(), UpdateOutcome::Updated);
+            expected.push(stuck);
+        }
+    }
+    let states = [AnyState::Bulk(BulkState::UploadComplete)];
+    let (mut seen, mut cursor) = (Vec::new(), None::<StaleCursor>);
+    loop {
+        let page = s.scan_stale(&states, at(30), 4, cursor.as_ref()).await.unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = Some(StaleCursor::after(last));
+        seen.extend(page);
+    }
+    let ids = |jobs: &[Job]| {
+        let mut ids: Vec<String> = jobs.iter().map(|j| format!("{}/{}", j.tenant_id(), j.job_id())).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(seen.len(), expected.len(), "every stale job once");
+    assert_eq!(ids(&seen), ids(&expected));
 }
 
 /// Generates one `#[tokio::test]` per job store check for a fixture expression.
@@ -201,6 +235,7 @@ macro_rules! job_store_contract_tests {
             concurrent_updates_have_one_winner,
             lists_pages_and_filters,
             scans_stale_jobs,
+            stale_scans_page_through_ties,
         );
     };
 }

@@ -56,6 +56,27 @@ pub async fn delivers_and_acks<F: QueueFixture>(f: &F) {
     assert!(q.receive(10, Duration::ZERO, LONG).await.unwrap().is_empty(), "acked messages came back");
 }
 
+/// A batch of 25 (more than SQS takes in one call) arrives whole, bodies and attributes kept.
+pub async fn sends_batches<F: QueueFixture>(f: &F) {
+    let q = f.queue(5).await;
+    let mut attributes = BTreeMap::new();
+    attributes.insert("kind".to_owned(), "batch".to_owned());
+    let batch: Vec<OutgoingMessage> = (0..25)
+        .map(|i| OutgoingMessage { body: format!("b{i:02}"), attributes: attributes.clone(), delay: Duration::ZERO })
+        .collect();
+    assert_eq!(q.send_batch(batch).await.unwrap(), 25);
+    let mut got = Vec::new();
+    while got.len() < 25 {
+        let received = q.receive(10, Duration::from_secs(2), LONG).await.unwrap();
+        assert!(!received.is_empty(), "only {} of 25 batched messages arrived", got.len());
+        got.extend(received);
+    }
+    let mut bodies: Vec<String> = got.iter().map(|m| m.body.clone()).collect();
+    bodies.sort();
+    assert_eq!(bodies, (0..25).map(|i| format!("b{i:02}")).collect::<Vec<_>>());
+    assert!(got.iter().all(|m| m.attributes == attributes));
+}
+
 /// A received message is hidden until its visibility runs out, then redelivered with a new
 /// receipt and a higher count; the old receipt no longer owns it.
 pub async fn redelivers_after_visibility_timeout<F: QueueFixture>(f: &F) {
@@ -190,6 +211,7 @@ macro_rules! queue_contract_tests {
     ($fixture:expr) => {
         $crate::contract_tests!(queue, $fixture;
             delivers_and_acks,
+            sends_batches,
             redelivers_after_visibility_timeout,
             extend_keeps_a_message_hidden,
             release_redelivers_at_once,

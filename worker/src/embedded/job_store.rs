@@ -12,7 +12,8 @@ use spectra_state_machine::{AnyState, Job, JobId, TenantId};
 
 use super::sqlite::{Db, DbError};
 use crate::ports::{
-    JobPage, JobStore, ListFilter, StoreError, UpdateOutcome, check_page_size, decode_page_token, encode_page_token,
+    JobPage, JobStore, ListFilter, StaleCursor, StoreError, UpdateOutcome, check_page_size, decode_page_token,
+    encode_page_token,
 };
 
 const SCHEMA: &str = "
@@ -248,17 +249,28 @@ impl JobStore for SqliteJobStore {
         states: &[AnyState],
         updated_before: DateTime<Utc>,
         limit: usize,
+        after: Option<&StaleCursor>,
     ) -> Result<Vec<Job>, StoreError> {
         use rusqlite::types::Value;
         if states.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
         let placeholders = vec!["?"; states.len()].join(", ");
+        let resume = if after.is_some() { "AND (updated_at, tenant_id, job_id) > (?, ?, ?)" } else { "" };
         let sql = format!(
-            "SELECT job_id, record FROM jobs WHERE state IN ({placeholders}) AND updated_at < ? ORDER BY updated_at LIMIT ?"
+            "SELECT job_id, record FROM jobs WHERE state IN ({placeholders}) AND updated_at < ? {resume} \
+             ORDER BY updated_at, tenant_id, job_id LIMIT ?"
         );
         let mut args: Vec<Value> = states.iter().map(|s| Value::Text(s.as_str().into())).collect();
-        args.extend([Value::Integer(updated_before.timestamp_millis()), Value::Integer(limit as i64)]);
+        args.push(Value::Integer(updated_before.timestamp_millis()));
+        if let Some(c) = after {
+            args.extend([
+                Value::Integer(c.updated_at.timestamp_millis()),
+                Value::Text(c.tenant.to_string()),
+                Value::Text(c.job_id.to_string()),
+            ]);
+        }
+        args.push(Value::Integer(limit as i64));
         self.query_jobs(sql, args).await
     }
 }

@@ -197,6 +197,37 @@ impl Queue for SqliteQueue {
         Ok(id)
     }
 
+    /// One transaction (one commit) for the whole batch.
+    async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> Result<usize, QueueError> {
+        let mut rows = Vec::with_capacity(messages.len());
+        for message in messages {
+            let attributes =
+                serde_json::to_string(&message.attributes).map_err(|e| QueueError::Invalid(e.to_string()))?;
+            rows.push((uuid::Uuid::new_v4().to_string(), message.body, attributes, ms(message.delay)));
+        }
+        let (name, n) = (Arc::clone(&self.name), rows.len());
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?;
+                    let now = now_ms();
+                    for (id, body, attributes, delay) in rows {
+                        insert.execute(params![&*name, id, body, attributes, now, now + delay])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+            .map_err(unavailable)?;
+        self.sent.notify_waiters();
+        Ok(n)
+    }
+
     async fn receive(
         &self,
         max: usize,

@@ -69,6 +69,25 @@ pub enum UpdateOutcome {
     },
 }
 
+/// Where a stale scan resumes: just after this job, in the scan's order (last update, then
+/// tenant, then job id). Built from the last job of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleCursor {
+    /// The job's last update.
+    pub updated_at: DateTime<Utc>,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Its id.
+    pub job_id: JobId,
+}
+
+impl StaleCursor {
+    /// The position just after `job`.
+    pub fn after(job: &Job) -> Self {
+        Self { updated_at: job.updated_at(), tenant: job.tenant_id().clone(), job_id: job.job_id().clone() }
+    }
+}
+
 /// Why a job store call failed.
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -114,7 +133,9 @@ impl StoreError {
 /// - **Lists** are newest first (by creation time, then id), filtered, paged by opaque tokens.
 ///   A page may hold fewer than `limit` jobs and still have a next page.
 /// - **Stale scans** return jobs of any tenant in one of `states` whose `updated_at` is older
-///   than `updated_before` — the reconciler's sweep.
+///   than `updated_before`, ordered by (`updated_at`, tenant, job id), from just after `after`
+///   when given — the reconciler's sweep pages through all of them this way. Timestamps compare
+///   at millisecond precision.
 /// - **Errors.** Only [`StoreError::Unavailable`] is retryable.
 #[async_trait]
 pub trait JobStore: Send + Sync {
@@ -137,11 +158,12 @@ pub trait JobStore: Send + Sync {
     ) -> Result<JobPage, StoreError>;
 
     /// Jobs of any tenant in one of `states`, unchanged since before `updated_before`, oldest
-    /// first, at most `limit`.
+    /// first, at most `limit`, after `after`.
     async fn scan_stale(
         &self,
         states: &[AnyState],
         updated_before: DateTime<Utc>,
         limit: usize,
+        after: Option<&StaleCursor>,
     ) -> Result<Vec<Job>, StoreError>;
 }

@@ -17,8 +17,8 @@ mod warehouse;
 pub use event_bus::{BusError, EventBus, MAX_PUBLISH_BATCH};
 pub use idempotency::{CLAIM_LEASE_SECONDS, Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, StoredResponse};
 pub use job_store::{
-    JobPage, JobStore, ListFilter, MAX_PAGE_SIZE, StoreError, UpdateOutcome, check_page_size, decode_page_token,
-    encode_page_token,
+    JobPage, JobStore, ListFilter, MAX_PAGE_SIZE, StaleCursor, StoreError, UpdateOutcome, check_page_size,
+    decode_page_token, encode_page_token,
 };
 pub use key_store::{ApiKeyRecord, KeyStore, MintedKey, hash_key, mint_key};
 pub use object_store::{

@@ -109,6 +109,17 @@ pub trait Queue: Send + Sync {
     /// Sends one message; returns its id.
     async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError>;
 
+    /// Sends several messages, in as few round trips (and commits) as the queue allows; all
+    /// are sent or the call fails (a retry may then send some twice, which every consumer
+    /// tolerates). The default sends them one by one.
+    async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> Result<usize, QueueError> {
+        let n = messages.len();
+        for message in messages {
+            self.send(message).await?;
+        }
+        Ok(n)
+    }
+
     /// Receives up to `max` (1..=[`MAX_RECEIVE_BATCH`]) messages, waiting up to `wait` for the
     /// first, and hides them for `visibility`.
     async fn receive(

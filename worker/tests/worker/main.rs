@@ -15,6 +15,7 @@ mod emulator_boto3;
 mod emulator_contract;
 mod emulator_operations;
 mod outcome_race;
+mod reconciler_sweep;
 mod schemas;
 mod sql_guard;
 mod tenant_sql;

@@ -16,7 +16,7 @@ use spectra_worker::handler::Worker;
 use spectra_worker::handler::{Disposition, MessageHandler};
 use spectra_worker::platform::{Platform, Settings};
 use spectra_worker::ports::{
-    JobPage, JobStore, ListFilter, Queue, ReceivedMessage, StatementStatus, StoreError, UpdateOutcome,
+    JobPage, JobStore, ListFilter, Queue, ReceivedMessage, StaleCursor, StatementStatus, StoreError, UpdateOutcome,
 };
 use spectra_worker::producer::Producer;
 
@@ -44,8 +44,14 @@ impl JobStore for StaleOnce {
     async fn list(&self, t: &TenantId, f: &ListFilter, n: usize, p: Option<&str>) -> Result<JobPage, StoreError> {
         self.inner.list(t, f, n, p).await
     }
-    async fn scan_stale(&self, s: &[AnyState], b: DateTime<Utc>, n: usize) -> Result<Vec<Job>, StoreError> {
-        self.inner.scan_stale(s, b, n).await
+    async fn scan_stale(
+        &self,
+        s: &[AnyState],
+        b: DateTime<Utc>,
+        n: usize,
+        after: Option<&StaleCursor>,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.inner.scan_stale(s, b, n, after).await
     }
 }
 
