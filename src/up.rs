@@ -80,13 +80,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     let signal = serve::stop_signal().await?;
     tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.worker.shutdown_deadline);
     shutdown.cancel();
-    let stats = consumer.await.context("the consumer stopped abnormally")?;
-    let _ = sweeper.await;
+    // Running statements are interrupted at once (their jobs retry them after a restart), so
+    // that requests waiting on them (a synchronous query, `spectra sql`) end too, the process
+    // exits within the deadline, and the warehouse is free for the next start.
+    let (consumed, left, _, served) =
+        tokio::join!(consumer, stop_warehouse.stop(args.worker.shutdown_deadline), sweeper, server);
     let _ = tokio::fs::remove_file(data_dir.join(ADDR_FILE)).await;
-    server.await.context("the server stopped abnormally")?.context("serving")?;
-    // Running statements are interrupted (their jobs retry them after a restart), so that the
-    // process exits within the deadline and frees the warehouse for the next start.
-    let left = stop_warehouse.stop(args.worker.shutdown_deadline).await;
+    let stats = consumed.context("the consumer stopped abnormally")?;
+    served.context("the server stopped abnormally")?.context("serving")?;
     if left > 0 {
         tracing::warn!(statements = left, "exiting with statements that did not stop in time");
     }

@@ -212,12 +212,27 @@ fn sigterm_interrupts_a_running_statement_and_the_job_completes_after_a_restart(
     let slow = "SELECT i % 1000 AS k, count(*) AS n FROM range(8000000) t(i) WHERE md5(i::VARCHAR) <> '' GROUP BY 1";
     let job = create(&data, &["--operation", "query", "--object", "t", "--query", slow]);
     wait_for_state(&data, &job, &["InProgress"]);
-    std::thread::sleep(Duration::from_millis(500));
+    // A synchronous query waiting on its own slow statement holds a request open.
+    let out = spectra(&["keys", "create", "--tenant", "acme", "--data-dir", data.to_str().unwrap()]);
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let url = format!("http://{}/v1/queries", up1.addr);
+    let waiting = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let body = serde_json::json!({"sql": slow, "parameters": {"timeout_seconds": 300}});
+            let sent =
+                reqwest::Client::new().post(url).bearer_auth(key).header("X-Tenant-ID", "acme").json(&body).send();
+            sent.await.map(|r| r.status().as_u16()).unwrap_or(0)
+        })
+    });
+    std::thread::sleep(Duration::from_millis(800));
     let asked = Instant::now();
     assert!(up1.terminate(), "spectra up exits cleanly on SIGTERM");
     let took = asked.elapsed();
     // The deadline, plus the few seconds a debug build takes to tear down.
-    assert!(took < Duration::from_secs(6), "SIGTERM took {took:?} with a statement running");
+    assert!(took < Duration::from_secs(6), "SIGTERM took {took:?} with statements running");
+    let status = waiting.join().unwrap();
+    assert!(status != 200, "the interrupted synchronous query cannot have answered rows ({status})");
     // The next start gets the warehouse (no lock left behind) and retries the statement.
     let _up2 = up(&data, &[]);
     let record = wait_done(&data, &job);
