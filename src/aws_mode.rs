@@ -44,8 +44,9 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<bool> {
     let consumer = tokio::spawn(consumer::run(aws.platform.queue.clone(), worker, config, shutdown.clone()));
     let interval = args.worker.reconcile_interval;
     let sweeper = tokio::spawn(reconciler::run(aws.platform.clone(), interval, shutdown.clone()));
+    let signals = serve::StopSignals::install()?;
     tracing::info!("worker running");
-    let signal = serve::stop_signal().await?;
+    let signal = signals.wait().await;
     tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.worker.shutdown_deadline);
     shutdown.cancel();
     let stats = consumer.await.context("the consumer stopped abnormally")?;
@@ -79,8 +80,9 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<bool> {
     let server = tokio::spawn(async move {
         axum::serve(listener, spectra_api::router(state)).with_graceful_shutdown(stop.cancelled_owned()).await
     });
+    let signals = serve::StopSignals::install()?;
     tracing::info!("listening on http://{addr}");
-    let signal = serve::stop_signal().await?;
+    let signal = signals.wait().await;
     tracing::info!(signal, "stopping");
     shutdown.cancel();
     server.await.context("the server stopped abnormally")?.context("serving")?;

@@ -30,8 +30,9 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<bool> {
     let server = tokio::spawn(async move {
         axum::serve(listener, router(emulator)).with_graceful_shutdown(stop.cancelled_owned()).await
     });
+    let signals = serve::StopSignals::install()?;
     tracing::info!(data_dir = %args.data_dir.display(), s3 = ?args.s3_endpoint, events = ?args.events_endpoint, "listening on http://{addr}");
-    let signal = serve::stop_signal().await?;
+    let signal = signals.wait().await;
     tracing::info!(signal, "stopping");
     shutdown.cancel();
     server.await.context("the server stopped abnormally")?.context("serving")?;

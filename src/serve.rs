@@ -10,13 +10,30 @@ use spectra_worker::platform::Settings;
 
 use crate::cli::{ApiOptions, WorkerOptions};
 
-/// Waits for SIGTERM or SIGINT.
-pub async fn stop_signal() -> anyhow::Result<&'static str> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = term.recv() => Ok("SIGTERM"),
-        r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT").context("waiting for Ctrl-C"),
+/// SIGTERM and SIGINT, caught from the moment this is built: build it before announcing that
+/// the service is ready, so that a stop sent right after the announcement is not the default
+/// action (an immediate, unclean exit).
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers.
+    pub fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    /// Waits for either; returns its name.
+    pub async fn wait(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
 }
 

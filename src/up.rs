@@ -72,12 +72,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     // The demo tenant's key (one per data directory), so the first request can be pasted as is.
     let demo = TenantId::parse(DEMO_TENANT).context("the demo tenant id")?;
     let demo_key = crate::keys::demo_key(data_dir, &demo, keys.as_ref()).await?;
+    let signals = serve::StopSignals::install()?;
     tracing::info!(data_dir = %data_dir.display(), "listening on http://{addr}");
     tracing::info!(
         "try: curl -s -H 'Authorization: Bearer {demo_key}' -H 'X-Tenant-ID: {DEMO_TENANT}' http://{addr}/v1/bulk/jobs"
     );
 
-    let signal = serve::stop_signal().await?;
+    let signal = signals.wait().await;
     tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.worker.shutdown_deadline);
     shutdown.cancel();
     // Running statements are interrupted at once (their jobs retry them after a restart), so
