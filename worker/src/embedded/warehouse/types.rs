@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use duckdb::arrow::datatypes::DataType;
-use duckdb::types::{TimeUnit, ValueRef};
+use duckdb::types::{TimeUnit, Value, ValueRef};
 
 use crate::ports::{ColumnMetadata, Field};
 
@@ -93,7 +93,31 @@ pub(crate) fn field(value: ValueRef<'_>) -> Field {
             )
         }
         ValueRef::Interval { months, days, nanos } => Field::String(format!("{months} mons {days} days {nanos} ns")),
-        other => Field::String(format!("{:?}", other.to_owned())),
+        other => match other.to_owned() {
+            Value::Enum(label) => Field::String(label),
+            nested @ (Value::List(_) | Value::Array(_) | Value::Struct(_) | Value::Map(_) | Value::Union(_)) => {
+                Field::String(nested_json(&nested).to_string())
+            }
+            unknown => Field::String(format!("{unknown:?}")),
+        },
+    }
+}
+
+/// A nested value as JSON text, as the Data API returns Redshift's SUPER: lists and arrays as
+/// arrays, structs as objects, maps as arrays of `{"key", "value"}` (their keys need not be
+/// text), a union as its member's value.
+fn nested_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::List(items) | Value::Array(items) => serde_json::Value::Array(items.iter().map(nested_json).collect()),
+        Value::Struct(fields) => {
+            serde_json::Value::Object(fields.iter().map(|(name, v)| (name.clone(), nested_json(v))).collect())
+        }
+        Value::Map(entries) => serde_json::Value::Array(
+            entries.iter().map(|(k, v)| serde_json::json!({"key": nested_json(k), "value": nested_json(v)})).collect(),
+        ),
+        Value::Union(member) => nested_json(member),
+        Value::Enum(label) => serde_json::Value::String(label.clone()),
+        scalar => field(ValueRef::from(scalar)).to_json(),
     }
 }
 
