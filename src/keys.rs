@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use spectra_state_machine::TenantId;
-use spectra_worker::embedded::{JOBS_FILE, SqliteKeyStore};
+use spectra_worker::embedded::{JOBS_FILE, SqliteKeyStore, write_private_file};
 use spectra_worker::ports::{KeyStore, hash_key, mint_key};
 
 use crate::cli::{KeyStoreArgs, KeysCmd};
@@ -64,15 +64,7 @@ pub async fn demo_key(data_dir: &std::path::Path, tenant: &TenantId, keys: &dyn 
         }
     }
     let minted = mint_key(tenant);
-    let partial = data_dir.join(format!("{DEMO_KEY_FILE}.partial"));
-    let mut options = tokio::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(&partial).await.with_context(|| format!("writing {}", partial.display()))?;
-    tokio::io::AsyncWriteExt::write_all(&mut file, minted.key.as_bytes()).await?;
-    file.sync_all().await?;
-    tokio::fs::rename(&partial, &path).await.with_context(|| format!("writing {}", path.display()))?;
+    write_private_file(&path, &minted.key).await.with_context(|| format!("writing {}", path.display()))?;
     keys.put(&minted.record).await.context("storing the demo API key")?;
     Ok(minted.key)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use spectra_api::AppState;
-use spectra_state_machine::{TableName, TenantId};
+use spectra_state_machine::{Identifier, TenantId};
 use spectra_worker::aws::parse_db_users;
 use spectra_worker::consumer;
 use spectra_worker::embedded::{
@@ -126,11 +126,9 @@ fn access(settings: &Settings, grants: &[String]) -> anyhow::Result<Access> {
         let schemas = schemas
             .split(',')
             .map(|s| {
-                let schema = s.trim();
-                TableName::parse(&format!("{schema}.t"))
-                    .and_then(TableName::user_table)
-                    .map(|_| schema.to_ascii_lowercase())
-                    .with_context(|| format!("--grant {entry:?}: schema {schema:?}"))
+                Identifier::user_schema(s.trim())
+                    .map(|schema| schema.as_str().to_ascii_lowercase())
+                    .with_context(|| format!("--grant {entry:?}: schema {:?}", s.trim()))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let user = settings.db_user(&tenant).context("every tenant has a database user on the embedded platform")?;

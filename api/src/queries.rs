@@ -11,9 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use spectra_state_machine::{
-    Identifier, Job, OutputFormat, QueryJob, QueryJobRequest, QueryParameter, RawParameter, TenantId,
-};
+use spectra_state_machine::{Job, OutputFormat, QueryJob, QueryJobRequest, RawParameter, TenantId};
 use spectra_worker::handler::named_request;
 use spectra_worker::ports::{Sql, StatementStatus, WarehouseError, read_rows};
 use spectra_worker::producer::ProducerError;
@@ -84,15 +82,17 @@ pub async fn execute(
     let json_output = request.output_format.as_deref().is_none_or(|f| f.eq_ignore_ascii_case("json"));
     let capped = cap_rows(&request.sql, limit).map_err(|e| ApiError::invalid(e.to_string()))?;
     let sql = if json_output { capped.sql.clone() } else { request.sql.clone() };
+    let job_request = QueryJobRequest { sql, parameters, output_format: request.output_format.clone() };
+    // The job's own validation (names of parameters, output format), before the engine is asked.
+    let spec = job_request.clone().validate().map_err(|e| ApiError::from(ProducerError::Spec(e)))?;
     let runs = if json_output {
-        bound_parameters(&parameters).map(|parameters| Sql::Single { sql: sql.clone(), parameters })
+        Some(Sql::Single { sql: spec.sql, parameters: spec.parameters })
     } else {
-        export_query(&sql).ok().map(|text| Sql::Single { sql: text, parameters: Vec::new() })
+        export_query(&spec.sql).ok().map(|text| Sql::Single { sql: text, parameters: Vec::new() })
     };
     if let Some(runs) = runs {
         check_with_engine(&state, &who.tenant, &runs, &request.sql).await?;
     }
-    let job_request = QueryJobRequest { sql, parameters, output_format: request.output_format.clone() };
     let job = match state.producer.create_query(&who.tenant, job_request, None).await {
         Ok(job) => job,
         Err(ProducerError::Sql(e)) => return Err(guard_error(&request.sql, e)),
@@ -107,14 +107,6 @@ pub async fn execute(
         return crate::jobs::results_of(&state, &who, &done).await.map(IntoResponse::into_response);
     }
     run_sync(&state, &who, job, limit, capped.may_exceed, timeout).await.map(|page| Json(page).into_response())
-}
-
-/// The parameters as the warehouse takes them; `None` when a name is invalid (the job's own
-/// validation then says which).
-fn bound_parameters(raw: &[RawParameter]) -> Option<Vec<QueryParameter>> {
-    raw.iter()
-        .map(|p| Some(QueryParameter { name: Identifier::parse(&p.name).ok()?, value: p.value.clone() }))
-        .collect()
 }
 
 /// Asks the warehouse whether the tenant may run `sql` exactly as it will be submitted (the

@@ -137,6 +137,16 @@ impl Identifier {
         parse_identifier("identifier", s).map(Self)
     }
 
+    /// Parses a schema that user tables may live in: a valid identifier that names no catalog
+    /// and not Spectra's own `spectra_internal`.
+    pub fn user_schema(s: &str) -> Result<Self, ParseError> {
+        let schema = Self::parse(s)?;
+        match reserved_schema(schema.as_str()) {
+            Some(reserved) => Err(ParseError::SystemTable { value: s.to_owned(), reserved }),
+            None => Ok(schema),
+        }
+    }
+
     /// The identifier in double quotes, ready for SQL. Validation guarantees there is no quote
     /// inside to escape.
     pub fn quoted(&self) -> String {
@@ -168,6 +178,12 @@ const RESERVED_SCHEMAS: [&str; 6] =
 /// Prefixes of Redshift's (and PostgreSQL's) system tables and views, and DuckDB's catalog views.
 const CATALOG_PREFIXES: [&str; 8] = ["pg_", "stl_", "stv_", "svl_", "svv_", "sys_", "duckdb_", "sqlite_"];
 
+/// The reserved schema `schema` names, if it names one.
+fn reserved_schema(schema: &str) -> Option<String> {
+    let schema = schema.to_ascii_lowercase();
+    RESERVED_SCHEMAS.contains(&schema.as_str()).then_some(schema)
+}
+
 /// A table, optionally qualified by its schema: `sales` or `analytics.sales`. Serialised as that
 /// dotted text, the way seed 001's `object` field carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -196,10 +212,11 @@ impl TableName {
     /// Refuses a table in a system catalog (Redshift's, PostgreSQL's, DuckDB's) or in Spectra's
     /// own `spectra_internal`: jobs read and write user tables only.
     pub fn user_table(self) -> Result<Self, ParseError> {
-        let schema = self.schema.as_ref().map(|s| s.as_str().to_ascii_lowercase());
         let table = self.table.as_str().to_ascii_lowercase();
-        let reserved = schema
-            .filter(|s| RESERVED_SCHEMAS.contains(&s.as_str()))
+        let reserved = self
+            .schema
+            .as_ref()
+            .and_then(|s| reserved_schema(s.as_str()))
             .or_else(|| CATALOG_PREFIXES.iter().find(|p| table.starts_with(*p)).map(|p| format!("{p}*")));
         match reserved {
             Some(reserved) => Err(ParseError::SystemTable { value: self.to_string(), reserved }),

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{Up, serve_without};
+use crate::common::{Api, serve_without};
 
 /// `spectra <args>` with the local stack's environment plus `env`; (success, stdout, stderr).
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
@@ -90,32 +90,6 @@ async fn the_worker_runs_on_the_stack_and_stops_cleanly() {
     assert!(worker.terminate(), "SIGTERM is a clean stop");
 }
 
-struct Api {
-    _server: Up,
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        tenant: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request =
-            self.http.request(method, format!("{}{path}", self.base)).bearer_auth(key).header("X-Tenant-ID", tenant);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
-
 fn key(tenant: &str) -> String {
     let (ok, out, err) = run(&["keys", "create", "--aws", "--tenant", tenant], &[]);
     assert!(ok, "{err}");
@@ -141,7 +115,7 @@ async fn the_api_runs_bulk_jobs_on_the_stack() {
     })
     .await
     .unwrap();
-    let api = Api { base: format!("http://{}", server.addr), _server: server, http: reqwest::Client::new() };
+    let api = Api::at(&server.addr);
     let (acme, globex) = (key("acme"), key("globex"));
 
     let create = json!({"operation": "insert", "object": "public.sales", "content_type": "CSV"});

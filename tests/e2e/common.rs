@@ -197,3 +197,42 @@ pub async fn aws_stack_turn() -> tokio::sync::MutexGuard<'static, ()> {
     static STACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     STACK.lock().await
 }
+
+/// `spectra keys create` on a data directory: a new API key for `tenant`.
+pub fn tenant_key(data_dir: &Path, tenant: &str) -> String {
+    let out = spectra(&["keys", "create", "--tenant", tenant, "--data-dir", data_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The REST API of a running `spectra up` or `spectra api`, called as a tenant.
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    /// The API listening on `addr` (`host:port`).
+    pub fn at(addr: &str) -> Self {
+        Self { base: format!("http://{addr}"), http: reqwest::Client::new() }
+    }
+
+    /// One call with the tenant's key; the status and the JSON body (`null` when there is none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        tenant: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request =
+            self.http.request(method, format!("{}{path}", self.base)).bearer_auth(key).header("X-Tenant-ID", tenant);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}

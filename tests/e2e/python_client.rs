@@ -12,9 +12,7 @@ fn the_seed_python_client_gets_the_documented_shapes() {
     let data = dir.path().join("data");
     let up = up(&data, &[]);
     sql(&data, "CREATE TABLE sales AS SELECT i AS id, 2023 + i % 2 AS year FROM range(10) t(i)");
-    let key = spectra(&["keys", "create", "--tenant", TENANT, "--data-dir", data.to_str().unwrap()]);
-    assert!(key.status.success());
-    let key = String::from_utf8(key.stdout).unwrap();
+    let key = tenant_key(&data, TENANT);
     let python = std::env::var("SPECTRA_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/spectra_client.py");
     let out = std::process::Command::new(&python)

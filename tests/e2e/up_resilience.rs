@@ -213,8 +213,7 @@ fn sigterm_interrupts_a_running_statement_and_the_job_completes_after_a_restart(
     let job = create(&data, &["--operation", "query", "--object", "t", "--query", slow]);
     wait_for_state(&data, &job, &["InProgress"]);
     // A synchronous query waiting on its own slow statement holds a request open.
-    let out = spectra(&["keys", "create", "--tenant", "acme", "--data-dir", data.to_str().unwrap()]);
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let key = tenant_key(&data, "acme");
     let url = format!("http://{}/v1/queries", up1.addr);
     let waiting = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

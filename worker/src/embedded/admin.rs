@@ -99,14 +99,25 @@ pub async fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
         return Ok(token.trim().to_owned());
     }
     let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    write_private_file(&path, &token).await?;
+    Ok(token)
+}
+
+/// Writes a secret to `path`, readable by the owner only (mode 0600), durably and whole: the
+/// text goes to `<path>.partial`, is synced, then renamed over `path`, so a crash leaves the
+/// old file or the new one, never half of one.
+pub async fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
     let mut options = tokio::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut file = options.open(&path).await?;
-    file.write_all(token.as_bytes()).await?;
+    let mut file = options.open(&partial).await?;
+    file.write_all(text.as_bytes()).await?;
     file.sync_all().await?;
-    Ok(token)
+    tokio::fs::rename(&partial, path).await
 }
 
 #[derive(Clone)]

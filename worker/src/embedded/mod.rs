@@ -27,7 +27,9 @@ mod stack;
 mod walk;
 mod warehouse;
 
-pub use admin::{ADDR_FILE, SqlOutcome, SqlRequest, TOKEN_FILE, admin_routes, load_or_create_token, run_script};
+pub use admin::{
+    ADDR_FILE, SqlOutcome, SqlRequest, TOKEN_FILE, admin_routes, load_or_create_token, run_script, write_private_file,
+};
 pub use event_bus::QueueEventBus;
 pub use idempotency::SqliteIdempotencyStore;
 pub use job_store::SqliteJobStore;

@@ -9,6 +9,7 @@ use std::path::Path;
 use duckdb::Connection;
 
 use super::confine::Policy;
+use super::unload::sql_path;
 
 /// Opens `db_path` and closes the instance around `object_root`, the only directory its file
 /// functions may touch (UNLOAD writes there, COPY reads there). Returns the root connection
@@ -29,22 +30,14 @@ pub(crate) fn open(db_path: &Path, object_root: &Path) -> Result<(Connection, Po
         .and_then(|c| c.with("legacy_disable_null_type", "true"))
         .map_err(|e| e.to_string())?;
     let conn = Connection::open_with_flags(db_path, config).map_err(|e| e.to_string())?;
-    let mut directory = root.to_string_lossy().into_owned();
-    if !directory.ends_with('/') {
-        directory.push('/');
-    }
     let settings = format!(
         "SET allowed_directories = [{dir}]; \
          SET enable_external_access = false; \
          SET lock_configuration = true;",
-        dir = literal(&directory)
+        // The trailing separator: the directory itself, not every path that starts with its name.
+        dir = sql_path(&root.join(""))
     );
     conn.execute_batch(&settings).map_err(|e| format!("cannot confine the engine: {e}"))?;
     let policy = Policy::load(&conn).map_err(|e| format!("cannot read the engine's functions: {e}"))?;
     Ok((conn, policy))
-}
-
-/// A SQL string literal.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }

@@ -211,6 +211,7 @@ pub(crate) fn execute_guarded(
     record: Record,
     bound: Option<&Bound>,
 ) -> (Record, Vec<Option<StoredResult>>) {
+    let started = std::time::Instant::now();
     let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(conn, ctx, record.clone(), bound)));
     match attempt {
         Ok(done) => done,
@@ -222,15 +223,38 @@ pub(crate) fn execute_guarded(
                 .unwrap_or_else(|| "unknown".into());
             tracing::error!(statement = %record.id, panic = %what, "the engine panicked while running a statement");
             let mut failed = record;
-            let _ = conn.execute_batch("ROLLBACK");
             let message = format!("the statement failed inside the engine ({what}); nothing it did was committed");
-            failed.end_unfinished(StatementStatus::Failed, &message, Utc::now());
-            if let Err(e) = ledger::save(conn, &failed) {
-                tracing::error!(statement = %failed.id, error = %e, "could not record the statement's failure");
-            }
+            record_failure(conn, &mut failed, StatementStatus::Failed, &message, started);
             let n = failed.runs.len();
             (failed, vec![None; n])
         }
+    }
+}
+
+/// Ends what is unfinished of `record` with `status` and `error`, its transaction rolled back,
+/// and records that in the ledger.
+fn record_failure(
+    conn: &Connection,
+    record: &mut Record,
+    status: StatementStatus,
+    error: &str,
+    started: std::time::Instant,
+) {
+    let _ = conn.execute_batch("ROLLBACK");
+    record.end_unfinished(status, error, Utc::now());
+    record.duration_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+    // A cancel's last interrupt may still land on this save: try again (a new query clears
+    // DuckDB's interrupt flag), so the ledger ends up saying how the statement ended.
+    let mut saved = ledger::save(conn, record);
+    for _ in 0..3 {
+        if saved.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        saved = ledger::save(conn, record);
+    }
+    if let Err(e) = saved {
+        tracing::error!(statement = %record.id, error = %e, "could not record the statement's failure");
     }
 }
 
@@ -246,22 +270,7 @@ pub(crate) fn execute(
     let started = std::time::Instant::now();
     let mut results = vec![None; record.runs.len()];
     let fail = |record: &mut Record, status: StatementStatus, error: String| {
-        let _ = conn.execute_batch("ROLLBACK");
-        record.end_unfinished(status, &error, Utc::now());
-        record.duration_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
-        // A cancel's last interrupt may still land on this save: try again (a new query clears
-        // DuckDB's interrupt flag), so the ledger ends up saying how the statement ended.
-        let mut saved = ledger::save(conn, record);
-        for _ in 0..3 {
-            if saved.is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            saved = ledger::save(conn, record);
-        }
-        if let Err(e) = saved {
-            tracing::error!(statement = %record.id, error = %e, "could not record the statement's failure");
-        }
+        record_failure(conn, record, status, &error, started);
     };
     // `swap` clears the request as it is honoured, which stops the canceller's interrupts.
     if ctx.cancelled.swap(false, Ordering::SeqCst) {

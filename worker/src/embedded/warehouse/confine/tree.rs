@@ -80,7 +80,8 @@ fn visit(value: &Value, functions: &HashSet<String>, ctes: &HashSet<String>, fou
             if map.contains_key("modifiers") && !QUERY_NODES.contains(&kind) {
                 return Err(Refusal::blocked(kind, "only plain queries are allowed"));
             }
-            if map.contains_key("sample") && map.contains_key("type") && !map.contains_key("modifiers") {
+            let is_table_ref = map.contains_key("sample") && map.contains_key("type") && !map.contains_key("modifiers");
+            if is_table_ref {
                 table_ref(value, kind, ctes, found)?;
             }
             if let Some(class) = map.get("class").and_then(Value::as_str) {
@@ -88,7 +89,7 @@ fn visit(value: &Value, functions: &HashSet<String>, ctes: &HashSet<String>, fou
             }
             // A table function's own call was judged above by the table-function list; its
             // arguments are walked like any expression.
-            let table_function = kind == "TABLE_FUNCTION" && map.contains_key("sample");
+            let table_function = is_table_ref && kind == "TABLE_FUNCTION";
             map.iter()
                 .filter(|(k, _)| !(table_function && k.as_str() == "function"))
                 .try_for_each(|(_, v)| visit(v, functions, ctes, found))?;
