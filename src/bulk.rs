@@ -83,7 +83,7 @@ async fn create_job(producer: &Producer, tenant: &TenantId, args: CreateArgs) ->
         compression: args.compression,
         primary_key: if args.primary_key.is_empty() { None } else { Some(args.primary_key) },
     };
-    let job = producer.create_bulk(tenant, request, None).await?;
+    let job = producer.create_bulk(tenant, request, None, None).await?;
     if args.json {
         print_json(&job)?;
     } else {

@@ -2,9 +2,9 @@
 //! `Aborted`), upload URL, results. Every call is scoped to the caller's tenant; another
 //! tenant's job is 404, never 403.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use spectra_state_machine::{AnyState, BulkJob, BulkJobRequest, BulkState, Job, JobKind, TenantId};
@@ -16,6 +16,7 @@ use spectra_worker::sql::{check, export_query};
 use crate::auth::Principal;
 use crate::error::{ApiError, guard_error};
 use crate::extract::{JsonBody, PathParams, QueryParams, job_id};
+use crate::idempotency::CreationToken;
 use crate::queries::check_with_engine;
 use crate::state::AppState;
 
@@ -53,6 +54,7 @@ async fn bulk_job(state: &AppState, tenant: &TenantId, id: &str) -> Result<BulkJ
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
+    bound: Option<Extension<CreationToken>>,
     JsonBody(request): JsonBody<BulkJobRequest>,
 ) -> Reply {
     let query = request.query.clone().unwrap_or_default();
@@ -65,7 +67,7 @@ pub async fn create(
             check_with_engine(&state, &who.tenant, &runs, &query).await?;
         }
     }
-    match state.producer.create_bulk(&who.tenant, request, None).await {
+    match state.producer.create_bulk(&who.tenant, request, None, CreationToken::of(&bound)).await {
         Ok(job) => Ok((StatusCode::CREATED, Json(view(&job)))),
         Err(ProducerError::Sql(e)) => Err(guard_error(&query, e)),
         Err(e) => Err(e.into()),

@@ -3,6 +3,10 @@
 //! running again; a repeat while the first still runs, or the same key on a different request,
 //! is 409. The claim is a conditional insert in the shared store, so it holds across API
 //! instances. Only successful responses are kept: after a failure, a retry runs anew.
+//!
+//! A claim is a lease bound to a token, handed to the route as a [`CreationToken`]: the job a
+//! request creates takes its id from it, so a retry after the first attempt died (claim taken,
+//! job perhaps created, response never stored) returns that job rather than a second one.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{FromRequestParts, Request, State};
@@ -23,6 +27,18 @@ const KEY_HEADER: &str = "x-idempotency-key";
 const MAX_KEY_LEN: usize = 255;
 /// Largest response kept for replays.
 const MAX_STORED_BODY: usize = 10 * 1024 * 1024;
+
+/// The idempotency claim's token, in the request's extensions when the request carries a key;
+/// routes that create a job make its id from it ([`spectra_worker::producer::Producer::create_bulk`]).
+#[derive(Debug, Clone)]
+pub struct CreationToken(pub String);
+
+impl CreationToken {
+    /// The token of an optional extension, as the producer takes it.
+    pub fn of(token: &Option<axum::Extension<Self>>) -> Option<&str> {
+        token.as_ref().map(|t| t.0.0.as_str())
+    }
+}
 
 /// The middleware (on every route; it acts on POSTs that carry the header).
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -58,7 +74,8 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         Claim::Mismatch => ApiError::conflict("this X-Idempotency-Key was already used for a different request")
             .with_details(json!({"reason": "the method, path or body differs from the first use of the key"}))
             .into_response(),
-        Claim::Fresh => {
+        Claim::Fresh { token } => {
+            parts.extensions.insert(CreationToken(token));
             let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
             remember(&state, &who, &key, response).await
         }

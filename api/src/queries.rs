@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use spectra_state_machine::{Job, OutputFormat, QueryJob, QueryJobRequest, RawParameter, TenantId};
@@ -20,6 +20,7 @@ use spectra_worker::sql::{cap_rows, check, export_query};
 use crate::auth::Principal;
 use crate::error::{ApiError, guard_error};
 use crate::extract::JsonBody;
+use crate::idempotency::CreationToken;
 use crate::jobs::wait_for_job;
 use crate::rows::{Page, Rows};
 use crate::state::AppState;
@@ -67,6 +68,7 @@ fn text(value: &Value) -> Result<String, ApiError> {
 pub async fn execute(
     State(state): State<AppState>,
     who: Principal,
+    bound: Option<Extension<CreationToken>>,
     JsonBody(request): JsonBody<QueryRequest>,
 ) -> Result<Response, ApiError> {
     let guard = state.producer.platform().settings.guard;
@@ -93,7 +95,7 @@ pub async fn execute(
     if let Some(runs) = runs {
         check_with_engine(&state, &who.tenant, &runs, &request.sql).await?;
     }
-    let job = match state.producer.create_query(&who.tenant, job_request, None).await {
+    let job = match state.producer.create_query(&who.tenant, job_request, None, CreationToken::of(&bound)).await {
         Ok(job) => job,
         Err(ProducerError::Sql(e)) => return Err(guard_error(&request.sql, e)),
         Err(e) => return Err(e.into()),

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ParseError;
+use crate::options::JobKind;
 
 /// Longest identifier Redshift accepts, in bytes.
 pub const MAX_IDENTIFIER_BYTES: usize = 127;
@@ -122,6 +123,17 @@ impl JobId {
     /// A fresh id for an async query job.
     pub fn new_query() -> Self {
         Self(format!("job-{}", uuid::Uuid::new_v4()))
+    }
+
+    /// The id of the job of `kind` that an idempotent request creates: its claim's token under
+    /// the kind's prefix. Every attempt of the request computes the same id, so the job table's
+    /// create-if-absent makes them create one job between them.
+    pub fn bound(kind: JobKind, token: &str) -> Result<Self, ParseError> {
+        let prefix = match kind {
+            JobKind::Bulk => "bulk",
+            JobKind::Query => "job",
+        };
+        Self::parse(&format!("{prefix}-{token}"))
     }
 }
 

@@ -7,8 +7,8 @@
 
 use chrono::Utc;
 use spectra_state_machine::{
-    BulkJob, BulkJobRequest, BulkState, Compression, ContentType, Job, JobEvent, JobId, QueryJob, QueryJobRequest,
-    SpecError, TenantId, TransitionError, bulk, query,
+    BulkJob, BulkJobRequest, BulkState, Compression, ContentType, Effect, Job, JobEvent, JobId, JobKind, QueryJob,
+    QueryJobRequest, SpecError, TenantId, TransitionError, bulk, query,
 };
 use thiserror::Error;
 
@@ -68,6 +68,11 @@ impl ProducerError {
     }
 }
 
+/// The id bound to an idempotency claim's token; a token that makes no id is the store's fault.
+fn bound_id(kind: JobKind, token: &str) -> Result<JobId, StoreError> {
+    JobId::bound(kind, token).map_err(|e| StoreError::Invalid(format!("an idempotency token makes no job id: {e}")))
+}
+
 /// The producer API over a platform. Cheap to clone.
 #[derive(Clone)]
 pub struct Producer {
@@ -109,34 +114,63 @@ impl Producer {
 
     /// Creates a bulk job: validated (an export's query through the SQL guard), stored,
     /// announced; an export job is queued at once.
+    ///
+    /// `bound` is an idempotency claim's token ([`crate::ports::Claim::Fresh`]): the job's id is
+    /// made from it, so an earlier attempt of the same request that died after creating the job
+    /// is found, and that job is returned instead of a second one.
     pub async fn create_bulk(
         &self,
         tenant: &TenantId,
         request: BulkJobRequest,
         tp: Option<&TraceParent>,
+        bound: Option<&str>,
     ) -> Result<BulkJob, ProducerError> {
         let spec = request.validate()?;
         if let Some(query) = &spec.query {
             check(query, self.platform.settings.guard)?;
         }
-        let (job, effects) = bulk::create(tenant.clone(), spec, Utc::now());
-        create_job(&self.platform, &Job::Bulk(job.clone()), &effects, tp).await?;
-        Ok(job)
+        let (mut job, effects) = bulk::create(tenant.clone(), spec, Utc::now());
+        if let Some(token) = bound {
+            job.job_id = bound_id(JobKind::Bulk, token)?;
+        }
+        match self.create(Job::Bulk(job), &effects, tp).await? {
+            Job::Bulk(job) => Ok(job),
+            Job::Query(q) => Err(ProducerError::NotFound(q.job_id)),
+        }
     }
 
     /// Creates an async query job (the Job API): validated, its SQL through the guard, stored,
-    /// announced, and queued for a worker.
+    /// announced, and queued for a worker. `bound` as for [`Producer::create_bulk`].
     pub async fn create_query(
         &self,
         tenant: &TenantId,
         request: QueryJobRequest,
         tp: Option<&TraceParent>,
+        bound: Option<&str>,
     ) -> Result<QueryJob, ProducerError> {
         let spec = request.validate()?;
         check(&spec.sql, self.platform.settings.guard)?;
-        let (job, effects) = query::create(tenant.clone(), spec, Utc::now());
-        create_job(&self.platform, &Job::Query(job.clone()), &effects, tp).await?;
-        Ok(job)
+        let (mut job, effects) = query::create(tenant.clone(), spec, Utc::now());
+        if let Some(token) = bound {
+            job.job_id = bound_id(JobKind::Query, token)?;
+        }
+        match self.create(Job::Query(job), &effects, tp).await? {
+            Job::Query(job) => Ok(job),
+            Job::Bulk(b) => Err(ProducerError::NotFound(b.job_id)),
+        }
+    }
+
+    /// Stores `job`, or, when its id is taken (only a bound id can be), returns the job stored
+    /// under it: the earlier attempt's, whatever state it has reached since.
+    async fn create(&self, job: Job, effects: &[Effect], tp: Option<&TraceParent>) -> Result<Job, ProducerError> {
+        match create_job(&self.platform, &job, effects, tp).await {
+            Ok(()) => Ok(job),
+            Err(StoreError::AlreadyExists(id)) => {
+                tracing::info!(tenant = %job.tenant_id(), job = %id, "an earlier attempt of this request created the job");
+                self.get(job.tenant_id(), &id).await
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Records that the API submitted the query job's statement itself (a synchronous query), so

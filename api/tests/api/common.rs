@@ -15,6 +15,7 @@ use spectra_worker::embedded::{DuckWarehouse, EmbeddedPlatform, WarehouseConfig,
 use spectra_worker::handler::Worker;
 use spectra_worker::platform::Settings;
 use spectra_worker::ports::{KeyStore, StatementStatus, mint_key};
+use spectra_worker::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
 pub struct Stack {
@@ -22,6 +23,8 @@ pub struct Stack {
     pub http: Client,
     pub warehouse: Arc<DuckWarehouse>,
     pub keys: Arc<dyn KeyStore>,
+    /// The API's producer, to make jobs as an earlier, crashed request would have.
+    pub producer: Producer,
     stop: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -49,6 +52,7 @@ impl Stack {
         let warehouse = Arc::new(stack.open_warehouse(dir.path(), WarehouseConfig::default()).await.unwrap());
         let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
         let mut state = AppState::embedded(&stack, warehouse.clone());
+        let producer = state.producer.clone();
         configure(&mut state);
         let router = spectra_api::router(state).merge(object_routes(stack.objects.clone()));
         let stop = CancellationToken::new();
@@ -59,7 +63,7 @@ impl Stack {
         let worker = Arc::new(Worker::new(stack.platform.clone(), warehouse.clone()));
         let config = ConsumerConfig { wait: Duration::from_millis(200), ..ConsumerConfig::default() };
         tokio::spawn(consumer::run(stack.platform.queue.clone(), worker, config, stop.clone()));
-        Self { base, http: Client::new(), warehouse, keys, stop, _dir: dir }
+        Self { base, http: Client::new(), warehouse, keys, producer, stop, _dir: dir }
     }
 
     /// The embedded platform's data directory.

@@ -98,9 +98,9 @@ async fn a_claim_left_by_a_crash_holds_its_lease_then_the_retry_runs_once() {
     let store = SqliteIdempotencyStore::open(&s.data_dir().join(JOBS_FILE)).await.unwrap();
     let acme = TenantId::parse("acme").unwrap();
     // Claims left by processes that died before finishing: one just now, one past its lease.
-    assert_eq!(store.claim(&acme, "fresh-crash", &fingerprint, Utc::now()).await.unwrap(), Claim::Fresh);
+    assert!(matches!(store.claim(&acme, "fresh-crash", &fingerprint, Utc::now()).await.unwrap(), Claim::Fresh { .. }));
     let lapsed = Utc::now() - Duration::seconds(CLAIM_LEASE_SECONDS + 1);
-    assert_eq!(store.claim(&acme, "old-crash", &fingerprint, lapsed).await.unwrap(), Claim::Fresh);
+    assert!(matches!(store.claim(&acme, "old-crash", &fingerprint, lapsed).await.unwrap(), Claim::Fresh { .. }));
 
     let (status, _, held) = post(&s, &key, "acme", "fresh-crash", "/v1/bulk/jobs", body.clone()).await;
     assert_eq!((status, code(&held)), (StatusCode::CONFLICT, "CONFLICT"), "the lease still holds");
@@ -110,4 +110,51 @@ async fn a_claim_left_by_a_crash_holds_its_lease_then_the_retry_runs_once() {
     assert_eq!((status, replayed, &again["job_id"]), (StatusCode::CREATED, true, &first["job_id"]));
     let (_, listed) = s.call(&key, "acme", reqwest::Method::GET, "/v1/bulk/jobs", None).await;
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "one job for the retried request");
+}
+
+/// The first attempt claimed the key, created its job, and died before storing the response.
+/// The retry after the lease must answer with that job — one job for the request, not two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_crash_between_create_and_response_returns_the_created_job() {
+    use chrono::{Duration, Utc};
+    use spectra_state_machine::{BulkJobRequest, QueryJobRequest, TenantId};
+    use spectra_worker::embedded::{JOBS_FILE, SqliteIdempotencyStore};
+    use spectra_worker::ports::{CLAIM_LEASE_SECONDS, Claim, IdempotencyStore, hash_key};
+
+    let s = Stack::start().await;
+    let key = s.key("acme").await;
+    let store = SqliteIdempotencyStore::open(&s.data_dir().join(JOBS_FILE)).await.unwrap();
+    let acme = TenantId::parse("acme").unwrap();
+    let lapsed = Utc::now() - Duration::seconds(CLAIM_LEASE_SECONDS + 1);
+    let dead_claim = |path: &'static str, body: Value, idem: &'static str| {
+        let store = store.clone();
+        let acme = acme.clone();
+        async move {
+            let fingerprint = hash_key(&format!("POST {path}\n{}", serde_json::to_string(&body).unwrap()));
+            match store.claim(&acme, idem, &fingerprint, lapsed).await.unwrap() {
+                Claim::Fresh { token } => token,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+
+    // A bulk create.
+    let body = json!({"operation": "insert", "object": "t"});
+    let token = dead_claim("/v1/bulk/jobs", body.clone(), "bulk-crash").await;
+    let request: BulkJobRequest = serde_json::from_value(body.clone()).unwrap();
+    let orphan = s.producer.create_bulk(&acme, request, None, Some(&token)).await.unwrap();
+    let (status, replayed, retried) = post(&s, &key, "acme", "bulk-crash", "/v1/bulk/jobs", body).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false), "{retried}");
+    assert_eq!(retried["job_id"], json!(orphan.job_id), "the retry returns the job the first attempt made");
+    let (_, listed) = s.call(&key, "acme", reqwest::Method::GET, "/v1/bulk/jobs", None).await;
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "one job for the retried request: {listed}");
+
+    // An async query, which a worker may already have finished.
+    let body = json!({"sql": "SELECT 42 AS answer", "async": true});
+    let token = dead_claim("/v1/queries", body.clone(), "query-crash").await;
+    let request = QueryJobRequest { sql: "SELECT 42 AS answer".into(), parameters: Vec::new(), output_format: None };
+    let orphan = s.producer.create_query(&acme, request, None, Some(&token)).await.unwrap();
+    let (status, _, retried) = post(&s, &key, "acme", "query-crash", "/v1/queries", body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
+    assert_eq!(retried["job_id"], json!(orphan.job_id));
 }

@@ -43,46 +43,46 @@ impl DynamoIdempotencyStore {
     fn key(&self, tenant: &TenantId, key: &str) -> [(String, AttributeValue); 2] {
         [(PK.to_owned(), s(tenant_pk(tenant))), (SK.to_owned(), s(format!("I#{key}")))]
     }
-}
 
-#[async_trait]
-impl IdempotencyStore for DynamoIdempotencyStore {
-    async fn claim(
+    /// Takes over an unfinished claim of the same request past its lease, keeping its token (a
+    /// claim stored before tokens existed gets `candidate`); `None` when the claim is not one.
+    async fn take_over(
         &self,
         tenant: &TenantId,
         key: &str,
         fingerprint: &str,
         now: DateTime<Utc>,
-    ) -> Result<Claim, StoreError> {
-        let expires = now + Duration::hours(IDEMPOTENCY_TTL_HOURS);
-        let mut item: Item = self.key(tenant, key).into_iter().collect();
-        item.insert("fingerprint".into(), s(fingerprint));
-        item.insert("claimed_at".into(), n(now.timestamp_millis()));
-        item.insert("ttl".into(), n(expires.timestamp()));
-        // DynamoDB deletes expired items late (up to days), so expiry is checked here too; an
-        // unfinished claim of the same request past its lease is taken over in the same put.
+        candidate: &str,
+        expires: AttributeValue,
+    ) -> Result<Option<String>, StoreError> {
         let lapsed = (now - Duration::seconds(CLAIM_LEASE_SECONDS)).timestamp_millis();
         let result = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(pk) OR #ttl < :now \
-                 OR (attribute_not_exists(#status) AND fingerprint = :fp AND claimed_at < :lapsed)",
-            )
-            .expression_attribute_names("#ttl", "ttl")
+            .set_key(Some(self.key(tenant, key).into_iter().collect()))
+            .update_expression("SET claimed_at = :now, #ttl = :ttl, #token = if_not_exists(#token, :candidate)")
+            .condition_expression("attribute_not_exists(#status) AND fingerprint = :fp AND claimed_at < :lapsed")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":ttl", expires)
+            .expression_attribute_values(":candidate", s(candidate))
             .expression_attribute_values(":fp", s(fingerprint))
             .expression_attribute_values(":lapsed", n(lapsed))
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match result {
-            Ok(_) => return Ok(Claim::Fresh),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => {}
-            Err(e) => return Err(store_error(&e)),
+            Ok(out) => Ok(Some(out.attributes.as_ref().and_then(|a| text(a, "token")).unwrap_or(candidate).to_owned())),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(None),
+            Err(e) => Err(store_error(&e)),
         }
+    }
+
+    /// What holds a key that could not be claimed.
+    async fn holder(&self, tenant: &TenantId, key: &str, fingerprint: &str) -> Result<Claim, StoreError> {
         let out = self
             .client
             .get_item()
@@ -100,6 +100,45 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             }
             _ => Claim::InProgress,
         })
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoIdempotencyStore {
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let candidate = uuid::Uuid::new_v4().to_string();
+        let expires = n((now + Duration::hours(IDEMPOTENCY_TTL_HOURS)).timestamp());
+        let mut item: Item = self.key(tenant, key).into_iter().collect();
+        item.insert("fingerprint".into(), s(fingerprint));
+        item.insert("claimed_at".into(), n(now.timestamp_millis()));
+        item.insert("token".into(), s(candidate.clone()));
+        item.insert("ttl".into(), expires.clone());
+        // DynamoDB deletes expired items late (up to days), so expiry is checked here too.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(Claim::Fresh { token: candidate }),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => {}
+            Err(e) => return Err(store_error(&e)),
+        }
+        if let Some(token) = self.take_over(tenant, key, fingerprint, now, &candidate, expires).await? {
+            return Ok(Claim::Fresh { token });
+        }
+        self.holder(tenant, key, fingerprint).await
     }
 
     async fn complete(&self, tenant: &TenantId, key: &str, response: &StoredResponse) -> Result<(), StoreError> {

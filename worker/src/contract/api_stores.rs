@@ -28,6 +28,18 @@ fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).unwrap()
 }
 
+/// The token of a fresh claim; a panic naming what the claim was otherwise.
+fn token(claim: Claim) -> String {
+    match claim {
+        Claim::Fresh { token } => token,
+        other => panic!("expected a fresh claim, got {other:?}"),
+    }
+}
+
+fn is_fresh(claim: &Claim) -> bool {
+    matches!(claim, Claim::Fresh { .. })
+}
+
 /// Of 16 concurrent claims of one key exactly one runs; the rest wait. The stored response is
 /// replayed, another request under the key is a mismatch, other tenants are separate.
 pub async fn idempotency_claims_once_and_replays<F: ApiStoresFixture>(f: &F) {
@@ -40,35 +52,39 @@ pub async fn idempotency_claims_once_and_replays<F: ApiStoresFixture>(f: &F) {
         async move { store.claim(&acme, "key-1", "fp-a", now).await.unwrap() }
     }))
     .await;
-    assert_eq!(claims.iter().filter(|c| **c == Claim::Fresh).count(), 1, "{claims:?}");
-    assert!(claims.iter().all(|c| matches!(c, Claim::Fresh | Claim::InProgress)));
+    assert_eq!(claims.iter().filter(|c| is_fresh(c)).count(), 1, "{claims:?}");
+    assert!(claims.iter().all(|c| is_fresh(c) || *c == Claim::InProgress));
     let response = StoredResponse { status: 201, body: r#"{"job_id":"x"}"#.into() };
     store.complete(&acme, "key-1", &response).await.unwrap();
     assert_eq!(store.claim(&acme, "key-1", "fp-a", now).await.unwrap(), Claim::Replay(response));
     assert_eq!(store.claim(&acme, "key-1", "fp-b", now).await.unwrap(), Claim::Mismatch);
-    assert_eq!(store.claim(&tenant("globex"), "key-1", "fp-b", now).await.unwrap(), Claim::Fresh);
+    token(store.claim(&tenant("globex"), "key-1", "fp-b", now).await.unwrap());
 }
 
-/// A released claim can be claimed again; a claim older than 24 h is forgotten.
+/// A released claim can be claimed again; a claim older than 24 h is forgotten. Either way the
+/// new claim's token is new: the request runs anew and must not find the old one's job.
 pub async fn idempotency_releases_and_expires<F: ApiStoresFixture>(f: &F) {
     let (store, _, _) = f.stores().await;
     let acme = tenant("acme");
     let then = Utc::now() - Duration::hours(25);
-    assert_eq!(store.claim(&acme, "k", "fp-a", then).await.unwrap(), Claim::Fresh);
+    let first = token(store.claim(&acme, "k", "fp-a", then).await.unwrap());
     store.complete(&acme, "k", &StoredResponse { status: 200, body: "{}".into() }).await.unwrap();
-    assert_eq!(store.claim(&acme, "k", "fp-b", Utc::now()).await.unwrap(), Claim::Fresh, "expired keys are reusable");
+    let second = token(store.claim(&acme, "k", "fp-b", Utc::now()).await.unwrap());
+    assert_ne!(second, first, "expired keys are reusable, with a new token");
     store.release(&acme, "k").await.unwrap();
-    assert_eq!(store.claim(&acme, "k", "fp-c", Utc::now()).await.unwrap(), Claim::Fresh);
+    let third = token(store.claim(&acme, "k", "fp-b", Utc::now()).await.unwrap());
+    assert!(third != first && third != second, "a released key is claimed anew: {first} {second} {third}");
 }
 
 /// A claim whose owner never finished is a lease: held against everyone until it lapses, then
-/// taken over by exactly one retry of the same request (never by another request).
+/// taken over by exactly one retry of the same request (never by another request), which gets
+/// the first claim's token — so it finds what the first attempt created.
 pub async fn idempotency_claims_are_leases<F: ApiStoresFixture>(f: &F) {
     let (store, _, _) = f.stores().await;
     let store = Arc::new(store);
     let acme = tenant("acme");
     let crashed = Utc::now() - Duration::seconds(CLAIM_LEASE_SECONDS + 5);
-    assert_eq!(store.claim(&acme, "k", "fp-a", crashed).await.unwrap(), Claim::Fresh);
+    let first = token(store.claim(&acme, "k", "fp-a", crashed).await.unwrap());
     let soon = crashed + Duration::seconds(CLAIM_LEASE_SECONDS - 10);
     assert_eq!(store.claim(&acme, "k", "fp-a", soon).await.unwrap(), Claim::InProgress, "the lease still holds");
     let now = Utc::now();
@@ -78,7 +94,12 @@ pub async fn idempotency_claims_are_leases<F: ApiStoresFixture>(f: &F) {
         async move { store.claim(&acme, "k", "fp-a", now).await.unwrap() }
     }))
     .await;
-    assert_eq!(retries.iter().filter(|c| **c == Claim::Fresh).count(), 1, "{retries:?}");
+    let taken: Vec<&Claim> = retries.iter().filter(|c| is_fresh(c)).collect();
+    assert_eq!(taken, [&Claim::Fresh { token: first.clone() }], "one takeover, same token: {retries:?}");
+    // The successor holds a new lease, and may itself be taken over after it, still bound.
+    assert_eq!(store.claim(&acme, "k", "fp-a", now).await.unwrap(), Claim::InProgress);
+    let again = now + Duration::seconds(CLAIM_LEASE_SECONDS + 1);
+    assert_eq!(token(store.claim(&acme, "k", "fp-a", again).await.unwrap()), first);
     // A completed claim is never taken over, however old.
     let response = StoredResponse { status: 201, body: "{}".into() };
     store.complete(&acme, "k", &response).await.unwrap();

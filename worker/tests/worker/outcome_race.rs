@@ -80,7 +80,7 @@ async fn an_outcome_racing_the_submit_record_keeps_the_statements_counts() {
         query: Some("SELECT i FROM t".into()),
         ..BulkJobRequest::default()
     };
-    let job = Producer::new(stack.platform.clone()).create_bulk(&tenant, request, None).await.unwrap();
+    let job = Producer::new(stack.platform.clone()).create_bulk(&tenant, request, None, None).await.unwrap();
     let queue = stack.platform.queue.clone();
     let worker = Worker::new(stack.platform.clone(), warehouse.clone());
 
