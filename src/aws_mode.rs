@@ -39,9 +39,11 @@ async fn connect(args: &AwsArgs, base: Settings) -> anyhow::Result<AwsPlatform> 
 pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<bool> {
     let aws = connect(&args.aws, serve::settings(&args.worker, Settings::default())).await?;
     let shutdown = CancellationToken::new();
-    let worker = Arc::new(Worker::new(aws.platform.clone(), aws.warehouse.clone()));
+    let faults = serve::faults(&args.worker);
+    let worker = Arc::new(Worker::new(aws.platform.clone(), faults.warehouse(aws.warehouse.clone())));
     let config = serve::consumer_config(&args.worker);
-    let consumer = tokio::spawn(consumer::run(aws.platform.queue.clone(), worker, config, shutdown.clone()));
+    let consumer =
+        tokio::spawn(consumer::run(faults.queue(aws.platform.queue.clone()), worker, config, shutdown.clone()));
     let interval = args.worker.reconcile_interval;
     let sweeper = tokio::spawn(reconciler::run(aws.platform.clone(), interval, shutdown.clone()));
     let signals = serve::StopSignals::install()?;

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use spectra_worker::faults::Faults;
+
 use crate::up::parse_duration;
 
 /// Spectra: run bulk data work against Amazon Redshift — an event-driven job worker, the REST API
@@ -25,7 +27,7 @@ pub enum Cmd {
     /// reconciler, SQLite queue and job store, local object store (with presigned links) and
     /// DuckDB warehouse, all under one data directory. Stops cleanly on SIGTERM or Ctrl-C; a
     /// restart picks up every job.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run a worker on AWS: consume the SQS work queue, drive jobs through their state machine
     /// (DynamoDB, S3, the Redshift Data API, EventBridge), reconcile stuck jobs. Settings come
     /// from SPECTRA_* variables or a --config file (listed under --config); a missing or
@@ -47,6 +49,11 @@ pub enum Cmd {
     /// Producer commands for bulk jobs: create, upload, close, abort, inspect. They work on the
     /// data directory directly, beside a running `spectra up`.
     Bulk(BulkArgs),
+    /// Fault drills: start `spectra up` on a fresh data directory, drive mixed bulk jobs with
+    /// known effects through the REST API while injecting faults (kill -9, SIGTERM, duplicate
+    /// delivery, lost events, throttling), then check every job's outcome, every row, every
+    /// idempotency key and every stop's time, and print the figures. Exits non-zero on any defect.
+    Chaos(crate::chaos::ChaosArgs),
 }
 
 /// `spectra sql ...`
@@ -177,6 +184,16 @@ pub struct WorkerOptions {
     /// interrupted statements are retried after the next start.
     #[arg(long, alias = "shutdown-timeout", default_value = "25s", value_parser = parse_duration)]
     pub shutdown_deadline: Duration,
+    /// For fault drills (`spectra chaos`) only: inject faults where the worker meets the queue
+    /// and the warehouse, each with a probability — `duplicate=P` (a received message is
+    /// delivered again), `drop-events=P` (a statement status event is lost), `throttle=P` (a
+    /// submit is refused as throttled). E.g. `duplicate=1,drop-events=0.2`.
+    #[arg(long, value_name = "FAULTS", value_parser = parse_faults, default_value = "", hide_default_value = true)]
+    pub inject_faults: Faults,
+}
+
+fn parse_faults(text: &str) -> Result<Faults, String> {
+    Faults::parse(text).map_err(|e| e.to_string())
 }
 
 /// JWT bearer tokens (API keys always work) and rate limits, for the REST API.

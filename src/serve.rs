@@ -94,3 +94,12 @@ pub fn consumer_config(options: &WorkerOptions) -> ConsumerConfig {
         ..ConsumerConfig::default()
     }
 }
+
+/// The faults `--inject-faults` asks for, announced loudly when there are any.
+pub fn faults(options: &WorkerOptions) -> spectra_worker::faults::Faults {
+    let faults = options.inject_faults;
+    if faults.any() {
+        tracing::warn!(?faults, "injecting faults (--inject-faults): for drills only, never in production");
+    }
+    faults
+}

@@ -62,9 +62,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
         tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await })
     };
     let stop_warehouse = warehouse.clone();
-    let worker = Arc::new(Worker::new(stack.platform.clone(), warehouse));
+    let faults = serve::faults(&args.worker);
+    let worker = Arc::new(Worker::new(stack.platform.clone(), faults.warehouse(warehouse)));
     let config = serve::consumer_config(&args.worker);
-    let consumer = tokio::spawn(consumer::run(stack.platform.queue.clone(), worker, config, shutdown.clone()));
+    let queue = faults.queue(stack.platform.queue.clone());
+    let consumer = tokio::spawn(consumer::run(queue, worker, config, shutdown.clone()));
     let interval = args.worker.reconcile_interval;
     let sweeper = tokio::spawn(reconciler::run(stack.platform.clone(), interval, shutdown.clone()));
 
@@ -84,8 +86,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     // Running statements are interrupted at once (their jobs retry them after a restart), so
     // that requests waiting on them (a synchronous query, `spectra sql`) end too, the process
     // exits within the deadline, and the warehouse is free for the next start.
-    let (consumed, left, _, served) =
-        tokio::join!(consumer, stop_warehouse.stop(args.worker.shutdown_deadline), sweeper, server);
+    // The warehouse's share leaves room for the runtime's exit grace, so that even a statement
+    // that ignores interrupts cannot keep the process past the deadline.
+    let budget = args.worker.shutdown_deadline.saturating_sub(crate::EXIT_GRACE * 2);
+    let (consumed, left, _, served) = tokio::join!(consumer, stop_warehouse.stop(budget), sweeper, server);
     let _ = tokio::fs::remove_file(data_dir.join(ADDR_FILE)).await;
     let stats = consumed.context("the consumer stopped abnormally")?;
     served.context("the server stopped abnormally")?.context("serving")?;

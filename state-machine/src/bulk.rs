@@ -55,6 +55,7 @@ impl BulkMachine {
             }
             JobEvent::StatementFinished { attempt, .. }
             | JobEvent::StatementFailed { attempt, .. }
+            | JobEvent::StatementInterrupted { attempt, .. }
             | JobEvent::StatementAborted { attempt, .. } => {
                 context.outcome_while_waiting(*attempt);
                 Handled
@@ -72,8 +73,9 @@ impl BulkMachine {
 
     /// `InProgress` → `JobComplete` on StatementFinished (counts recorded); → `UploadComplete`
     /// on a retryable StatementFailed with retries left (retries + 1, submit the next attempt);
-    /// → `Failed` on any other StatementFailed or a StatementAborted. Events of other
-    /// statements are stale; the rest as `active`.
+    /// → `Failed` on any other StatementFailed or a StatementAborted; StatementInterrupted
+    /// resubmits without using a retry (up to the policy's bound). Events of other statements
+    /// are stale; the rest as `active`.
     #[state(superstate = "active")]
     fn in_progress(context: &mut Ctx, event: &JobEvent) -> Outcome<State> {
         match context.while_running(event) {

@@ -55,13 +55,17 @@ pub enum ErrorCode {
 pub struct RetryPolicy {
     /// The most retries; the failure after the last retry fails the job.
     pub max_retries: u32,
+    /// The most resubmits after the warehouse stopped under the statement (a deploy, a
+    /// restart, a crash). They are not the statement's fault, so they do not use up retries;
+    /// the bound only keeps a warehouse that never stays up from cycling a job forever.
+    pub max_interruptions: u32,
 }
 
 impl Default for RetryPolicy {
     /// Three retries: enough to ride out a serialization conflict or a throttled cluster,
     /// few enough that a broken job fails within minutes.
     fn default() -> Self {
-        Self { max_retries: 3 }
+        Self { max_retries: 3, max_interruptions: 10 }
     }
 }
 
@@ -103,6 +107,14 @@ pub enum JobEvent {
         /// Serialization conflicts, lost connections and the like: another attempt may succeed.
         retryable: bool,
     },
+    /// The statement failed because the warehouse stopped while it ran (a SIGTERM, a crash);
+    /// nothing it did was committed and the same statement may well succeed after the restart.
+    StatementInterrupted {
+        /// The attempt the statement belongs to.
+        attempt: u32,
+        /// The Data API statement id.
+        statement_id: String,
+    },
     /// The statement was aborted.
     StatementAborted {
         /// The attempt the statement belongs to.
@@ -131,6 +143,7 @@ impl JobEvent {
             Self::StatementSubmitted { .. } => "StatementSubmitted",
             Self::StatementFinished { .. } => "StatementFinished",
             Self::StatementFailed { .. } => "StatementFailed",
+            Self::StatementInterrupted { .. } => "StatementInterrupted",
             Self::StatementAborted { .. } => "StatementAborted",
             Self::SubmitRejected { .. } => "SubmitRejected",
             Self::DeadlinePassed => "DeadlinePassed",

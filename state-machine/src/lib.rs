@@ -34,6 +34,11 @@
 //! | InProgress | illegal | → Aborted, cancel | cur: ignored (duplicate); else ignored, cancel it | cur: → JobComplete, counts; else ignored | cur, retryable, retries left: → UploadComplete, retries + 1, submit next attempt; cur otherwise: → Failed (STATEMENT_FAILED); else ignored | cur: → Failed (STATEMENT_ABORTED); else ignored | ignored (stale) | → Failed (DEADLINE_EXCEEDED), cancel |
 //! | JobComplete, Failed, Aborted | illegal | illegal | recorded one: ignored; else ignored, cancel it | ignored | ignored | ignored | ignored | ignored |
 //!
+//! `StatementInterrupted` (the warehouse stopped under the statement: a SIGTERM, a crash) is
+//! handled as a retryable `StatementFailed` whose resubmit uses no retry — the stop was not the
+//! statement's fault — up to [`RetryPolicy::max_interruptions`] times, then → Failed
+//! (STATEMENT_FAILED).
+//!
 //! Query jobs of the Bulk API start in `UploadComplete` with a submit of attempt 1; ingest jobs
 //! start `Open`. Every transition also publishes the state change.
 //!
@@ -47,7 +52,8 @@
 //! | RUNNING | illegal | → CANCELLED, cancel | cur: ignored (duplicate); else ignored, cancel it | cur: → COMPLETED, row count; else ignored | cur, retryable, retries left: → QUEUED, retries + 1, submit next attempt; cur otherwise: → FAILED (STATEMENT_FAILED); else ignored | cur: → FAILED (STATEMENT_ABORTED); else ignored | ignored (stale) | → FAILED (DEADLINE_EXCEEDED), cancel |
 //! | COMPLETED, FAILED, CANCELLED | illegal | illegal | recorded one: ignored; else ignored, cancel it | ignored | ignored | ignored | ignored | ignored |
 //!
-//! Query jobs are created `QUEUED` with a submit of attempt 1.
+//! `StatementInterrupted` as for bulk jobs. Query jobs are created `QUEUED` with a submit of
+//! attempt 1.
 
 pub mod bulk;
 pub mod bulk_job;

@@ -168,6 +168,7 @@ impl Ctx {
             }
             JobEvent::StatementFinished { attempt, statement_id, .. }
             | JobEvent::StatementFailed { attempt, statement_id, .. }
+            | JobEvent::StatementInterrupted { attempt, statement_id }
             | JobEvent::StatementAborted { attempt, statement_id }
                 if !self.is_current(*attempt, statement_id) =>
             {
@@ -193,6 +194,23 @@ impl Ctx {
                     message.clone()
                 };
                 self.fail(ErrorCode::StatementFailed, message);
+                Some(RunStep::Failed)
+            }
+            // Attempts are retries plus interruptions plus the first: the interruptions so far.
+            JobEvent::StatementInterrupted { .. }
+                if self.execution.attempt - 1 - self.execution.retries < self.policy.max_interruptions =>
+            {
+                self.execution.attempt += 1;
+                self.execution.statement_id = None;
+                self.submit();
+                Some(RunStep::Retry)
+            }
+            JobEvent::StatementInterrupted { .. } => {
+                let times = self.policy.max_interruptions + 1;
+                self.fail(
+                    ErrorCode::StatementFailed,
+                    format!("the warehouse stopped under the statement {times} times"),
+                );
                 Some(RunStep::Failed)
             }
             JobEvent::StatementAborted { .. } => {
@@ -221,6 +239,7 @@ impl Ctx {
             }
             JobEvent::StatementFinished { .. }
             | JobEvent::StatementFailed { .. }
+            | JobEvent::StatementInterrupted { .. }
             | JobEvent::StatementAborted { .. }
             | JobEvent::SubmitRejected { .. }
             | JobEvent::DeadlinePassed => self.ignore(IgnoreReason::Terminal),

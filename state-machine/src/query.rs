@@ -38,6 +38,7 @@ impl QueryMachine {
             }
             JobEvent::StatementFinished { attempt, .. }
             | JobEvent::StatementFailed { attempt, .. }
+            | JobEvent::StatementInterrupted { attempt, .. }
             | JobEvent::StatementAborted { attempt, .. } => {
                 context.outcome_while_waiting(*attempt);
                 Handled
@@ -55,8 +56,9 @@ impl QueryMachine {
 
     /// `RUNNING` → `COMPLETED` on StatementFinished (row count recorded); → `QUEUED` on a
     /// retryable StatementFailed with retries left (retries + 1, submit the next attempt);
-    /// → `FAILED` on any other StatementFailed or a StatementAborted. Events of other
-    /// statements are stale; the rest as `active`.
+    /// → `FAILED` on any other StatementFailed or a StatementAborted; StatementInterrupted
+    /// resubmits without using a retry (up to the policy's bound). Events of other statements
+    /// are stale; the rest as `active`.
     #[state(superstate = "active")]
     fn running(context: &mut Ctx, event: &JobEvent) -> Outcome<State> {
         match context.while_running(event) {

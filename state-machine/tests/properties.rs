@@ -201,7 +201,7 @@ fn check_run<J: Observed, S: Copy + PartialEq + std::fmt::Debug, E: std::fmt::De
 }
 
 fn policy() -> impl Strategy<Value = RetryPolicy> {
-    (0u32..5).prop_map(|max_retries| RetryPolicy { max_retries })
+    (0u32..5).prop_map(|max_retries| RetryPolicy { max_retries, ..Default::default() })
 }
 
 proptest! {

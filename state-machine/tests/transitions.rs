@@ -67,9 +67,14 @@ fn expected(role: Role, ev: Ev) -> Expect {
         (Role::Waiting, Ev::SubmittedOld) => Ignored(IgnoreReason::Orphan, vec![cancel("stmt-1")]),
         (
             Role::Waiting,
-            Ev::FinishedCur | Ev::FailedRetryable | Ev::FailedRetriesExhausted | Ev::FailedFatal | Ev::AbortedCur,
+            Ev::FinishedCur
+            | Ev::FailedRetryable
+            | Ev::FailedRetriesExhausted
+            | Ev::FailedFatal
+            | Ev::AbortedCur
+            | Ev::InterruptedCur,
         ) => Early,
-        (Role::Waiting, Ev::FinishedOld | Ev::FailedOld | Ev::AbortedOld | Ev::RejectedOld) => {
+        (Role::Waiting, Ev::FinishedOld | Ev::FailedOld | Ev::AbortedOld | Ev::RejectedOld | Ev::InterruptedOld) => {
             Ignored(IgnoreReason::Stale, vec![])
         }
         (Role::Waiting, Ev::RejectedCur) => Moves(Target::Failed, vec![PUBLISH], Some(ErrorCode::StatementRejected)),
@@ -81,14 +86,17 @@ fn expected(role: Role, ev: Ev) -> Expect {
         (Role::Running, Ev::SubmittedRecorded) => Ignored(IgnoreReason::Duplicate, vec![]),
         (Role::Running, Ev::SubmittedOld) => Ignored(IgnoreReason::Orphan, vec![cancel("stmt-1")]),
         (Role::Running, Ev::FinishedCur) => Moves(Target::Complete, vec![PUBLISH], None),
-        (Role::Running, Ev::FailedRetryable) => Moves(Target::Waiting, vec![submit(CUR + 1), PUBLISH], None),
+        (Role::Running, Ev::FailedRetryable | Ev::InterruptedCur) => {
+            Moves(Target::Waiting, vec![submit(CUR + 1), PUBLISH], None)
+        }
         (Role::Running, Ev::FailedRetriesExhausted | Ev::FailedFatal) => {
             Moves(Target::Failed, vec![PUBLISH], Some(ErrorCode::StatementFailed))
         }
         (Role::Running, Ev::AbortedCur) => Moves(Target::Failed, vec![PUBLISH], Some(ErrorCode::StatementAborted)),
-        (Role::Running, Ev::FinishedOld | Ev::FailedOld | Ev::AbortedOld | Ev::RejectedCur | Ev::RejectedOld) => {
-            Ignored(IgnoreReason::Stale, vec![])
-        }
+        (
+            Role::Running,
+            Ev::FinishedOld | Ev::FailedOld | Ev::AbortedOld | Ev::RejectedCur | Ev::RejectedOld | Ev::InterruptedOld,
+        ) => Ignored(IgnoreReason::Stale, vec![]),
         (Role::Running, Ev::DeadlinePassed) => {
             Moves(Target::Failed, vec![cancel(REC), PUBLISH], Some(ErrorCode::DeadlineExceeded))
         }
@@ -107,6 +115,8 @@ fn expected(role: Role, ev: Ev) -> Expect {
             | Ev::FailedOld
             | Ev::AbortedCur
             | Ev::AbortedOld
+            | Ev::InterruptedCur
+            | Ev::InterruptedOld
             | Ev::RejectedCur
             | Ev::RejectedOld
             | Ev::DeadlinePassed,
@@ -192,7 +202,7 @@ fn every_bulk_pair_follows_the_table() {
             pairs += 1;
         }
     }
-    assert_eq!(pairs, 6 * 16);
+    assert_eq!(pairs, 6 * ALL_EVENTS.len());
 }
 
 #[test]
@@ -253,6 +263,29 @@ fn a_retry_opens_the_next_attempt() {
         bulk::apply(&job, &Ev::FailedRetriesExhausted.event(), later(), Ev::FailedRetriesExhausted.policy()).unwrap();
     let error = t.job.error.unwrap();
     assert!(error.message.contains("gave up after 2 attempts"), "{}", error.message);
+}
+
+/// A stop of the warehouse is not the statement's fault: the next attempt is opened without
+/// using a retry, up to the policy's bound on interruptions.
+#[test]
+fn an_interruption_resubmits_without_using_a_retry() {
+    let mut job = ingest_job(BulkState::InProgress);
+    let policy = spectra_state_machine::RetryPolicy { max_retries: 0, max_interruptions: 2 };
+    let t = bulk::apply(&job, &Ev::InterruptedCur.event(), later(), policy).unwrap();
+    assert_eq!(t.job.state, BulkState::UploadComplete);
+    assert_eq!((t.job.execution.attempt, t.job.execution.retries), (CUR + 1, job.execution.retries));
+
+    // Two interruptions already (attempts = first + retries + interruptions): the third fails.
+    job.execution.attempt = 1 + job.execution.retries + 2;
+    job.execution.statement_id = Some(REC.to_owned());
+    let event = spectra_state_machine::JobEvent::StatementInterrupted {
+        attempt: job.execution.attempt,
+        statement_id: REC.to_owned(),
+    };
+    let t = bulk::apply(&job, &event, later(), policy).unwrap();
+    assert_eq!(t.job.state, BulkState::Failed);
+    let error = t.job.error.unwrap();
+    assert!(error.message.contains("stopped under the statement 3 times"), "{}", error.message);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod aws_chain;
 mod aws_mode;
+mod chaos;
 mod cli;
 mod common;
 mod python_client;

@@ -17,8 +17,7 @@
 //! - [`handler`]: the worker's level-triggered message handlers; [`consumer`]: the loop that
 //!   feeds them; [`reconciler`]: the sweep that catches lost events and deadlines.
 //! - [`upload`], [`results`]: what the worker reads from uploads and writes as results.
-//!
-//! Still to come (see the issue tracker): the Redshift Data API warehouse adapter.
+//! - [`faults`]: fault injection at the worker's edges, for `spectra chaos`.
 
 pub mod aws;
 pub mod consumer;
@@ -27,6 +26,7 @@ pub mod contract;
 pub mod driver;
 pub mod embedded;
 pub mod emulator;
+pub mod faults;
 pub mod handler;
 pub mod messages;
 pub mod platform;

@@ -71,6 +71,10 @@ pub enum Ev {
     FailedOld,
     AbortedCur,
     AbortedOld,
+    /// The warehouse stopped under the current attempt's statement.
+    InterruptedCur,
+    /// ... under an older attempt's.
+    InterruptedOld,
     /// The current attempt's submit was refused.
     RejectedCur,
     /// An older attempt's submit was refused.
@@ -78,7 +82,9 @@ pub enum Ev {
     DeadlinePassed,
 }
 
-pub const ALL_EVENTS: [Ev; 16] = [
+pub const ALL_EVENTS: [Ev; 18] = [
+    Ev::InterruptedCur,
+    Ev::InterruptedOld,
     Ev::UploadCompleted,
     Ev::AbortRequested,
     Ev::SubmittedNew,
@@ -137,6 +143,8 @@ impl Ev {
             },
             Ev::AbortedCur => JobEvent::StatementAborted { attempt: CUR, statement_id: cur_id },
             Ev::AbortedOld => JobEvent::StatementAborted { attempt: old, statement_id: old_id },
+            Ev::InterruptedCur => JobEvent::StatementInterrupted { attempt: CUR, statement_id: cur_id },
+            Ev::InterruptedOld => JobEvent::StatementInterrupted { attempt: old, statement_id: old_id },
             Ev::RejectedCur => {
                 JobEvent::SubmitRejected { attempt: CUR, message: "column \"x\" is not in the table".into() }
             }
@@ -148,6 +156,6 @@ impl Ev {
     /// The retry policy the event is applied under: only `FailedRetriesExhausted` runs out.
     pub fn policy(self) -> spectra_state_machine::RetryPolicy {
         let max_retries = if self == Ev::FailedRetriesExhausted { CUR - 1 } else { 3 };
-        spectra_state_machine::RetryPolicy { max_retries }
+        spectra_state_machine::RetryPolicy { max_retries, ..Default::default() }
     }
 }

@@ -19,15 +19,22 @@ const REJECTS_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Failure messages that mean "the same SQL may well succeed if run again": serialization and
 /// write conflicts, lost connections, and a warehouse that stopped mid-statement.
-const RETRYABLE_FAILURES: [&str; 7] = [
-    "serializable isolation violation",
-    "could not serialize",
-    "conflict",
-    "deadlock",
-    "connection",
-    "stopped while the statement ran",
-    "please retry",
-];
+const RETRYABLE_FAILURES: [&str; 6] =
+    ["serializable isolation violation", "could not serialize", "conflict", "deadlock", "connection", "please retry"];
+
+/// The failure of a statement the embedded warehouse stopped under (a SIGTERM, or a crash found
+/// by its ledger at the next start): resubmitted without using up a retry.
+const INTERRUPTED: &str = "stopped while the statement ran";
+
+/// The event of a failed statement: interrupted by a stop of the warehouse, or failed (worth
+/// another attempt or not).
+fn failure_event(attempt: u32, statement_id: String, message: String) -> JobEvent {
+    if message.contains(INTERRUPTED) {
+        return JobEvent::StatementInterrupted { attempt, statement_id };
+    }
+    let retryable = is_retryable_failure(&message);
+    JobEvent::StatementFailed { attempt, statement_id, message, retryable }
+}
 
 /// Whether a statement failure is worth another attempt.
 pub fn is_retryable_failure(message: &str) -> bool {
@@ -111,8 +118,7 @@ impl Worker {
                     .clone()
                     .or_else(|| d.sub_statements.iter().find_map(|s| s.error.clone()))
                     .unwrap_or_else(|| "the statement failed without an error message".into());
-                let retryable = is_retryable_failure(&message);
-                JobEvent::StatementFailed { attempt, statement_id, message, retryable }
+                failure_event(attempt, statement_id, message)
             }
         })
     }
@@ -199,10 +205,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_stop_of_the_warehouse_is_an_interruption_not_a_failure() {
+        let stopped = "the warehouse stopped while the statement ran; nothing it did was committed";
+        let event = failure_event(3, "s".into(), stopped.into());
+        assert_eq!(event, JobEvent::StatementInterrupted { attempt: 3, statement_id: "s".into() });
+        let event = failure_event(3, "s".into(), "Binder Error: no column x".into());
+        assert!(matches!(event, JobEvent::StatementFailed { retryable: false, .. }), "{event:?}");
+    }
+
+    #[test]
     fn transient_failures_are_retryable_and_sql_errors_are_not() {
         assert!(is_retryable_failure("ERROR: 1023 DETAIL: Serializable isolation violation on table"));
         assert!(is_retryable_failure("TransactionContext Error: Catalog write-write conflict on create"));
-        assert!(is_retryable_failure("the warehouse stopped while the statement ran; nothing it did was committed"));
         assert!(!is_retryable_failure("Binder Error: column \"x\" does not exist"));
         assert!(!is_retryable_failure("Load into table 'sales' failed: 3 row(s) rejected, MAXERROR is 0"));
     }

@@ -39,6 +39,10 @@ pub(crate) struct Context {
     pub policy: Arc<Policy>,
     /// Set when the warehouse stops: an interrupted statement failed for that, retryably.
     pub stopping: Arc<AtomicBool>,
+    /// Called once the statement has ended, before its failure is recorded: stops further
+    /// interrupts of its connection (a stop keeps interrupting running statements, and one that
+    /// lands on the ledger's save would leave the failure unrecorded).
+    pub ended: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl Context {
@@ -270,6 +274,7 @@ pub(crate) fn execute(
     let started = std::time::Instant::now();
     let mut results = vec![None; record.runs.len()];
     let fail = |record: &mut Record, status: StatementStatus, error: String| {
+        (ctx.ended)();
         record_failure(conn, record, status, &error, started);
     };
     // `swap` clears the request as it is honoured, which stops the canceller's interrupts.

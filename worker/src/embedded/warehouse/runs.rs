@@ -40,6 +40,14 @@ impl DuckWarehouse {
                     principal: this.inner.config.access.principal(record.db_user.as_deref()),
                     policy: Arc::clone(&this.inner.policy),
                     stopping: Arc::clone(&this.inner.stopping),
+                    ended: {
+                        let (inner, id) = (Arc::clone(&this.inner), id.clone());
+                        Arc::new(move || {
+                            if let Some(entry) = inner.registry().entries.get_mut(&id) {
+                                entry.interrupt = None;
+                            }
+                        })
+                    },
                 };
                 exec::execute_guarded(&conn, &ctx, record.clone(), bound.as_ref())
             });
