@@ -3,12 +3,14 @@
 //! held by a dead attempt) with the same idempotency key and the same upload link, until a
 //! deadline.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use spectra_worker::embedded::{SqlOutcome, SqlRequest};
+use spectra_worker::embedded::{SqlOutcome, SqlRequest, run_script};
+use spectra_worker::ports::Warehouse;
 
 /// Pause between retries.
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
@@ -33,6 +35,15 @@ pub enum GaveUp {
     Transient(String),
 }
 
+/// How the harness runs operator SQL (tables to set up, rows to count).
+#[derive(Clone)]
+pub enum Operator {
+    /// `spectra up`'s `/admin/sql`, with its admin token.
+    Admin(String),
+    /// The Data API, as the operator's database user.
+    DataApi(Arc<dyn Warehouse>),
+}
+
 /// The REST API of the target, as one tenant, plus operator SQL.
 #[derive(Clone)]
 pub struct Api {
@@ -40,13 +51,13 @@ pub struct Api {
     base: String,
     key: String,
     tenant: String,
-    admin_token: String,
+    operator: Operator,
 }
 
 impl Api {
-    /// A client for `base`, as `tenant` with `key`; `admin_token` for `/admin/sql`.
-    pub fn new(http: reqwest::Client, base: String, key: String, tenant: String, admin_token: String) -> Self {
-        Self { http, base, key, tenant, admin_token }
+    /// A client for `base`, as `tenant` with `key`; operator SQL through `operator`.
+    pub fn new(http: reqwest::Client, base: String, key: String, tenant: String, operator: Operator) -> Self {
+        Self { http, base, key, tenant, operator }
     }
 
     /// Calls the API until a non-transient answer or `timeout`.
@@ -103,22 +114,22 @@ impl Api {
 
     /// Runs operator SQL (retried while the target restarts); fails on a failed statement.
     pub async fn admin_sql(&self, sql: &str, timeout: Duration) -> anyhow::Result<Vec<SqlOutcome>> {
+        let token = match &self.operator {
+            Operator::Admin(token) => token,
+            Operator::DataApi(warehouse) => return finished(run_script(warehouse.as_ref(), sql).await?),
+        };
         let deadline = Instant::now() + timeout;
         loop {
             let sent = self
                 .http
                 .post(format!("{}/admin/sql", self.base))
-                .bearer_auth(&self.admin_token)
+                .bearer_auth(token)
                 .json(&SqlRequest { sql: sql.to_owned() })
                 .send()
                 .await;
             match sent {
                 Ok(r) if r.status().is_success() => {
-                    let outcomes: Vec<SqlOutcome> = r.json().await.context("reading an admin SQL answer")?;
-                    if let Some(failed) = outcomes.iter().find(|o| o.status != "FINISHED") {
-                        bail!("operator SQL failed: {}: {}", failed.sql, failed.error.as_deref().unwrap_or("?"));
-                    }
-                    return Ok(outcomes);
+                    return finished(r.json().await.context("reading an admin SQL answer")?);
                 }
                 Ok(r) if !transient(r.status()) => bail!("operator SQL refused: {}", r.status()),
                 _ if Instant::now() >= deadline => bail!("operator SQL got no answer within {timeout:?}"),
@@ -126,6 +137,14 @@ impl Api {
             }
         }
     }
+}
+
+/// The outcomes of a script, or the first statement that did not finish.
+fn finished(outcomes: Vec<SqlOutcome>) -> anyhow::Result<Vec<SqlOutcome>> {
+    if let Some(failed) = outcomes.iter().find(|o| o.status != "FINISHED") {
+        bail!("operator SQL failed: {}: {}", failed.sql, failed.error.as_deref().unwrap_or("?"));
+    }
+    Ok(outcomes)
 }
 
 async fn answer(request: reqwest::RequestBuilder) -> Result<Answer, reqwest::Error> {

@@ -4,12 +4,14 @@
 //! was lost, doubled or left stuck, and prints the figures.
 //!
 //! # Layout
-//! - [`target`]: the `spectra up` child — start, kill -9, SIGTERM with its exit timed.
+//! - [`setup`]: starting the system (`spectra up`, or `spectra api` + workers on AWS).
+//! - [`target`]: the children — start, kill -9, SIGTERM with its exit timed.
 //! - [`client`]: the retrying REST client.
 //! - [`workload`]: the jobs and their expected effects.
 //! - [`verify`]: the checks and the report.
 
 mod client;
+mod setup;
 mod target;
 mod verify;
 mod workload;
@@ -23,13 +25,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
-use spectra_worker::embedded::TOKEN_FILE;
 use spectra_worker::faults;
 
-use crate::keys::DEMO_KEY_FILE;
-use crate::up::{DEMO_TENANT, parse_duration};
+use crate::up::parse_duration;
 use client::Api;
-use target::{Target, UpCommand};
+use target::System;
 use verify::Report;
 
 /// A fault to inject.
@@ -84,6 +84,17 @@ pub struct ChaosArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run on AWS instead (the local stack, or an account): a `spectra api` and --workers
+    /// `spectra worker`s with the SPECTRA_* settings (environment, or --config), of which a
+    /// kill or SIGTERM hits one worker. The run's directory then holds only their log.
+    #[arg(long)]
+    pub aws: bool,
+    /// Workers to run with --aws.
+    #[arg(long, default_value_t = 3)]
+    pub workers: usize,
+    /// With --aws: a file of SPECTRA_*=value lines, passed on to the api and the workers.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Runs `spectra chaos`; false when a check failed.
@@ -91,22 +102,14 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     if !(0.0..=1.0).contains(&args.share) {
         bail!("--share must be between 0 and 1");
     }
-    if args.jobs == 0 || args.rows < 2 || args.concurrency == 0 {
-        bail!("--jobs and --concurrency must be at least 1, --rows at least 2");
+    if args.jobs == 0 || args.rows < 2 || args.concurrency == 0 || args.workers == 0 {
+        bail!("--jobs, --concurrency and --workers must be at least 1, --rows at least 2");
     }
     let (data_dir, ours) = data_dir(&args)?;
     let started = Instant::now();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-    let command = UpCommand {
-        exe: std::env::current_exe().context("locating the spectra binary")?,
-        data_dir: data_dir.clone(),
-        addr: free_port()?,
-        flags: up_flags(&args),
-    };
-    tracing::info!(data_dir = %data_dir.display(), flags = ?command.flags, "chaos: starting spectra up");
-    let mut target = Target::start(command, http.clone()).await?;
-    let key = read_when_written(&data_dir, DEMO_KEY_FILE).await?;
-    let api = Api::new(http, target.base(), key, DEMO_TENANT.into(), read_when_written(&data_dir, TOKEN_FILE).await?);
+    tracing::info!(data_dir = %data_dir.display(), "chaos: starting");
+    let (mut target, api) = setup::start(&args, &data_dir, &http).await?;
     api.admin_sql(&workload::setup_sql(args.jobs, args.rows), Duration::from_secs(60)).await?;
 
     let mut report = Report { mode: names(&args.mode), jobs: args.jobs, ..Report::default() };
@@ -115,7 +118,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     verify::check_jobs(&api, &outcomes, &mut report).await;
     verify::check_job_count(&api, &mut report).await?;
     verify::check_rows(&api, &outcomes, args.rows, &mut report).await?;
-    target.terminate().await?;
+    target.stop().await?;
     count_injected(&data_dir, &mut report);
     report.seconds = started.elapsed().as_secs_f64();
     print(&report, args.json)?;
@@ -123,7 +126,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     if passed && ours {
         let _ = std::fs::remove_dir_all(&data_dir);
     } else {
-        tracing::warn!(data_dir = %data_dir.display(), "chaos: kept the data directory (spectra up's log: chaos-up.log)");
+        tracing::warn!(data_dir = %data_dir.display(), "chaos: kept the run's directory (the children's log: chaos-up.log)");
     }
     Ok(passed)
 }
@@ -132,7 +135,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
 async fn drive_under_faults(
     args: &ChaosArgs,
     api: &Api,
-    target: &mut Target,
+    target: &mut System,
     report: &mut Report,
 ) -> anyhow::Result<Vec<workload::Outcome>> {
     let run = format!("{:x}", fastrand::u64(..));
@@ -178,13 +181,13 @@ async fn drive_under_faults(
     Ok(outcomes)
 }
 
-async fn strike(mode: Mode, args: &ChaosArgs, target: &mut Target, report: &mut Report) -> anyhow::Result<()> {
+async fn strike(mode: Mode, args: &ChaosArgs, target: &mut System, report: &mut Report) -> anyhow::Result<()> {
     if mode == Mode::Kill {
-        target.crash_and_restart().await?;
+        target.crash_one().await?;
         report.kills += 1;
         return Ok(());
     }
-    let exit = target.terminate_and_restart().await?;
+    let exit = target.terminate_one().await?;
     report.sigterms += 1;
     let ms = exit.took.as_millis() as u64;
     report.max_exit_ms = Some(report.max_exit_ms.map_or(ms, |m| m.max(ms)));
@@ -193,27 +196,6 @@ async fn strike(mode: Mode, args: &ChaosArgs, target: &mut Target, report: &mut 
         tracing::warn!(took = ?exit.took, clean = exit.clean, "chaos: a SIGTERM exit was unclean or past the deadline");
     }
     Ok(())
-}
-
-/// The flags `spectra up` runs with: the faults asked for, a reconciler quick enough for a
-/// short run, limits that do not throttle the harness itself.
-fn up_flags(args: &ChaosArgs) -> Vec<String> {
-    let share = |m: Mode| if args.mode.contains(&m) { args.share } else { 0.0 };
-    let duplicate = if args.mode.contains(&Mode::Duplicate) { 1.0 } else { 0.0 };
-    let faults =
-        format!("duplicate={duplicate},drop-events={},throttle={}", share(Mode::DropEvents), share(Mode::Throttle));
-    let limits = "queries=1000000,job_reads=1000000,bulk_creates=1000000,bulk_reads=1000000";
-    [
-        ("--inject-faults", faults),
-        ("--shutdown-deadline", format!("{}ms", args.shutdown_deadline.as_millis())),
-        ("--reconcile-interval", "2s".into()),
-        ("--reconcile-grace", "5s".into()),
-        ("--visibility-timeout", "5s".into()),
-        ("--rate-limits", limits.into()),
-    ]
-    .into_iter()
-    .flat_map(|(flag, value)| [flag.to_owned(), value])
-    .collect()
 }
 
 fn names(modes: &[Mode]) -> String {
@@ -245,26 +227,6 @@ fn data_dir(args: &ChaosArgs) -> anyhow::Result<(PathBuf, bool)> {
         bail!("{} is not empty: a chaos run needs a fresh data directory", dir.display());
     }
     Ok((dir, ours))
-}
-
-/// A file `spectra up` writes just after it starts serving.
-async fn read_when_written(dir: &std::path::Path, name: &str) -> anyhow::Result<String> {
-    let path = dir.join(name);
-    for _ in 0..200 {
-        if let Ok(text) = tokio::fs::read_to_string(&path).await
-            && !text.trim().is_empty()
-        {
-            return Ok(text.trim().to_owned());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("spectra up did not write {} within 10 s", path.display())
-}
-
-/// A loopback port free now, kept for every restart so links and clients survive them.
-fn free_port() -> anyhow::Result<std::net::SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?)
 }
 
 fn print(report: &Report, json: bool) -> anyhow::Result<()> {

@@ -155,8 +155,8 @@ pub async fn check_job_count(api: &Api, report: &mut Report) -> anyhow::Result<(
 pub async fn check_rows(api: &Api, outcomes: &[Outcome], rows: u64, report: &mut Report) -> anyhow::Result<()> {
     let groups = |table: &str, base: u64| {
         format!(
-            "SELECT (id - {base}) // {rows} AS j, count(*) AS n, count(DISTINCT id) AS d, sum(v) AS s \
-             FROM {table} GROUP BY 1 ORDER BY 1"
+            "SELECT CAST(floor((id - {base}) / {rows}) AS BIGINT) AS j, count(*) AS n, count(DISTINCT id) AS d, \
+             sum(v) AS s FROM {table} GROUP BY 1 ORDER BY 1"
         )
     };
     let inserted = by_job(api, &groups("chaos_insert", INSERT_BASE)).await?;

@@ -122,9 +122,10 @@ pub fn setup_sql(jobs: u64, rows: u64) -> String {
         format!("INSERT INTO chaos_upsert {};", seeds.join(" UNION ALL "))
     };
     format!(
-        "CREATE TABLE chaos_source AS SELECT i AS id, i % 97 AS v, 'row ' || i AS label FROM range({SOURCE_ROWS}) t(i);
-         CREATE TABLE chaos_insert (id BIGINT, v BIGINT, label VARCHAR);
-         CREATE TABLE chaos_upsert (id BIGINT, v BIGINT, label VARCHAR);
+        "CREATE OR REPLACE TABLE chaos_source AS
+             SELECT i AS id, i % 97 AS v, 'row ' || i AS label FROM range({SOURCE_ROWS}) t(i);
+         CREATE OR REPLACE TABLE chaos_insert (id BIGINT, v BIGINT, label VARCHAR);
+         CREATE OR REPLACE TABLE chaos_upsert (id BIGINT, v BIGINT, label VARCHAR);
          {seed}"
     )
 }
