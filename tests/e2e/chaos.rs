@@ -78,7 +78,7 @@ async fn kill_9_of_one_of_several_workers_on_the_local_aws_stack() {
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(config.path(), "SPECTRA_CLUSTER_IDENTIFIER=local\nSPECTRA_DB_USER=spectra\n").unwrap();
     let path = config.path().to_str().unwrap().to_owned();
-    let args = ["--aws", "--config", &path, "--workers", "3", "--mode", "kill", "--interval", "2s"];
+    let args = ["--aws", "--config", &path, "--workers", "3", "--mode", "kill", "--interval", "4s"];
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let report = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
