@@ -88,12 +88,9 @@ pub async fn check_jobs(api: &Api, outcomes: &[Outcome], report: &mut Report) {
         }
         if !matches!(state, "JobComplete" | "Failed" | "Aborted") {
             report.unfinished += 1;
-            report.problem(format!(
-                "job {} ({:?}) unfinished: {}",
-                o.index,
-                o.job_id,
-                o.gave_up.as_deref().unwrap_or(state)
-            ));
+            let id = o.job_id.as_deref().unwrap_or("never created");
+            let why = o.gave_up.as_deref().unwrap_or(state);
+            report.problem(format!("job {} ({id}) unfinished in state {state}: {why}", o.index));
             continue;
         }
         let processed = number(&o.record["number_records_processed"]);

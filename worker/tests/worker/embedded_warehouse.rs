@@ -235,3 +235,22 @@ async fn a_batch_stages_many_row_groups_in_a_like_table_and_loses_none() {
         "the stage is session-local"
     );
 }
+
+/// A caller that goes away mid-submit (a Data API client that disconnects, a worker killed
+/// during the request) must not leave a statement registered under its client token that never
+/// runs: the retry with the token gets the same id, and that statement has to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_abandoned_by_its_caller_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = open(dir.path()).await;
+    let mut request = StatementRequest::single("SELECT 42 AS answer");
+    request.client_token = Some("abandoned-1".into());
+    // Dropped at its first wait: after the statement is registered, before the call returns.
+    let abandoned = tokio::time::timeout(std::time::Duration::from_nanos(1), w.execute(request.clone())).await;
+    assert!(abandoned.is_err(), "the call was meant to be dropped mid-way");
+    let id = w.execute(request).await.unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), wait(&w, &id)).await;
+    let d = ended.expect("the statement of the abandoned submit never ran");
+    assert_eq!(d.status, StatementStatus::Finished, "{:?}", d.error);
+    assert_eq!(w.results(&id, None).await.unwrap().records[0][0], Field::Long(42));
+}

@@ -23,16 +23,16 @@ pub(crate) fn open(db_path: &Path, object_root: &Path) -> Result<(Connection, Po
     // on the first date function. The NULL type leaving the binder (`SELECT NULL`) is new in
     // DuckDB 2.0 and the Rust driver cannot read it; the legacy behaviour types such a column
     // INTEGER, as before. (Set at open: a `SET` reaches only the connection that runs it.)
-    // No async write threads: DuckDB 2.0 deadlocks when a `COPY ... TO` that writes through them
-    // is aborted (its abort holds the submission lock while draining a write task that needs
-    // it), so an UNLOAD interrupted at shutdown never ended and held the process. Written
-    // synchronously, an interrupted UNLOAD ends at once.
+    // Async write threads stay on, although DuckDB 2.0 can deadlock when a `COPY ... TO` writing
+    // through them is aborted (its abort holds the submission lock while draining a write task
+    // that needs it): without them, FILE_SIZE_BYTES stopped splitting files reliably. A stop
+    // that meets the deadlock costs its deadline, not the process: `spectra up` exits without
+    // the stuck thread, and the ledger fails the statement at the next start.
     let config = duckdb::Config::default()
         .with("autoinstall_known_extensions", "false")
         .and_then(|c| c.with("autoload_known_extensions", "false"))
         .and_then(|c| c.with("allow_community_extensions", "false"))
         .and_then(|c| c.with("legacy_disable_null_type", "true"))
-        .and_then(|c| c.with("async_threads", "0"))
         .map_err(|e| e.to_string())?;
     let conn = Connection::open_with_flags(db_path, config).map_err(|e| e.to_string())?;
     let settings = format!(

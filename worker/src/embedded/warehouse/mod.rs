@@ -194,6 +194,37 @@ impl DuckWarehouse {
     }
 }
 
+impl DuckWarehouse {
+    /// Makes a registered submit durable (before its id is handed out), then starts its run;
+    /// if the ledger refuses it, forgets it.
+    async fn store_and_run(
+        &self,
+        record: Record,
+        bound: Option<params::Bound>,
+        cancelled: Arc<AtomicBool>,
+        token: Option<String>,
+    ) -> Result<(), WarehouseError> {
+        let stored = record.clone();
+        let inserted = match self.inner.connection() {
+            Ok(conn) => tokio::task::spawn_blocking(move || ledger::insert(&conn, &stored).map_err(unavailable))
+                .await
+                .map_err(unavailable)
+                .and_then(|inserted| inserted),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = inserted {
+            let mut registry = self.inner.registry();
+            registry.entries.remove(&record.id);
+            if let Some(token) = &token {
+                registry.tokens.remove(token);
+            }
+            return Err(e);
+        }
+        self.spawn_run(record, bound, cancelled);
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Warehouse for DuckWarehouse {
     async fn execute(&self, request: StatementRequest) -> Result<String, WarehouseError> {
@@ -226,20 +257,15 @@ impl Warehouse for DuckWarehouse {
             let entry = Entry { record: record.clone(), cancelled: Arc::clone(&cancelled), interrupt: None };
             registry.entries.insert(id.clone(), entry);
         }
-        // The submit is durable before its id is handed out.
-        let conn = self.inner.connection()?;
-        let stored = record.clone();
-        let inserted =
-            tokio::task::spawn_blocking(move || ledger::insert(&conn, &stored)).await.map_err(unavailable)?;
-        if let Err(e) = inserted {
-            let mut registry = self.inner.registry();
-            registry.entries.remove(&id);
-            if let Some(token) = &request.client_token {
-                registry.tokens.remove(token);
-            }
-            return Err(unavailable(e));
-        }
-        self.spawn_run(record, bound, cancelled);
+        // From here the statement is registered under its client token, so it must reach its
+        // run even if the caller goes away (a Data API client that disconnects, a worker killed
+        // mid-request): a retry with the token gets this id, and an id whose run never starts
+        // stays SUBMITTED forever. So the rest runs as a task of its own, not in this future.
+        let this = self.clone();
+        let token = request.client_token.clone();
+        tokio::spawn(async move { this.store_and_run(record, bound, cancelled, token).await })
+            .await
+            .map_err(unavailable)??;
         Ok(id)
     }
 
