@@ -49,10 +49,11 @@ pub enum Cmd {
     /// Producer commands for bulk jobs: create, upload, close, abort, inspect. They work on the
     /// data directory directly, beside a running `spectra up`.
     Bulk(BulkArgs),
-    /// Fault drills: start `spectra up` on a fresh data directory, drive mixed bulk jobs with
-    /// known effects through the REST API while injecting faults (kill -9, SIGTERM, duplicate
-    /// delivery, lost events, throttling), then check every job's outcome, every row, every
-    /// idempotency key and every stop's time, and print the figures. Exits non-zero on any defect.
+    /// Fault drills: start `spectra up` on a fresh data directory (or, with --aws, a `spectra api`
+    /// and several `spectra worker`s), drive mixed bulk jobs with known effects through the REST
+    /// API while injecting faults (kill -9, SIGTERM, duplicate delivery, lost events,
+    /// throttling), then check every job's outcome, every row, every idempotency key and every
+    /// stop's time, and print the figures. Exits non-zero on any defect.
     Chaos(crate::chaos::ChaosArgs),
 }
 
