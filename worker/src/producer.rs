@@ -7,7 +7,7 @@
 
 use chrono::Utc;
 use spectra_state_machine::{
-    BulkJob, BulkJobRequest, BulkState, Compression, ContentType, Effect, Job, JobEvent, JobId, JobKind, QueryJob,
+    BulkJob, BulkJobRequest, BulkState, Compression, ContentType, Effect, Job, JobEvent, JobId, QueryJob,
     QueryJobRequest, SpecError, TenantId, TransitionError, bulk, query,
 };
 use thiserror::Error;
@@ -68,11 +68,6 @@ impl ProducerError {
     }
 }
 
-/// The id bound to an idempotency claim's token; a token that makes no id is the store's fault.
-fn bound_id(kind: JobKind, token: &str) -> Result<JobId, StoreError> {
-    JobId::bound(kind, token).map_err(|e| StoreError::Invalid(format!("an idempotency token makes no job id: {e}")))
-}
-
 /// The producer API over a platform. Cheap to clone.
 #[derive(Clone)]
 pub struct Producer {
@@ -129,11 +124,8 @@ impl Producer {
         if let Some(query) = &spec.query {
             check(query, self.platform.settings.guard)?;
         }
-        let (mut job, effects) = bulk::create(tenant.clone(), spec, Utc::now());
-        if let Some(token) = bound {
-            job.job_id = bound_id(JobKind::Bulk, token)?;
-        }
-        match self.create(Job::Bulk(job), &effects, tp).await? {
+        let (job, effects) = bulk::create(tenant.clone(), spec, Utc::now());
+        match self.create(Job::Bulk(job), &effects, tp, bound).await? {
             Job::Bulk(job) => Ok(job),
             Job::Query(q) => Err(ProducerError::NotFound(q.job_id)),
         }
@@ -150,19 +142,31 @@ impl Producer {
     ) -> Result<QueryJob, ProducerError> {
         let spec = request.validate()?;
         check(&spec.sql, self.platform.settings.guard)?;
-        let (mut job, effects) = query::create(tenant.clone(), spec, Utc::now());
-        if let Some(token) = bound {
-            job.job_id = bound_id(JobKind::Query, token)?;
-        }
-        match self.create(Job::Query(job), &effects, tp).await? {
+        let (job, effects) = query::create(tenant.clone(), spec, Utc::now());
+        match self.create(Job::Query(job), &effects, tp, bound).await? {
             Job::Query(job) => Ok(job),
             Job::Bulk(b) => Err(ProducerError::NotFound(b.job_id)),
         }
     }
 
-    /// Stores `job`, or, when its id is taken (only a bound id can be), returns the job stored
-    /// under it: the earlier attempt's, whatever state it has reached since.
-    async fn create(&self, job: Job, effects: &[Effect], tp: Option<&TraceParent>) -> Result<Job, ProducerError> {
+    /// Stores `job` (under the id `bound` makes, when given), or, when its id is taken (only a
+    /// bound id can be), returns the job stored under it: the earlier attempt's, whatever state
+    /// it has reached since.
+    async fn create(
+        &self,
+        mut job: Job,
+        effects: &[Effect],
+        tp: Option<&TraceParent>,
+        bound: Option<&str>,
+    ) -> Result<Job, ProducerError> {
+        if let Some(token) = bound {
+            let id = JobId::bound(job.kind(), token)
+                .map_err(|e| StoreError::Invalid(format!("an idempotency token makes no job id: {e}")))?;
+            match &mut job {
+                Job::Bulk(b) => b.job_id = id,
+                Job::Query(q) => q.job_id = id,
+            }
+        }
         match create_job(&self.platform, &job, effects, tp).await {
             Ok(()) => Ok(job),
             Err(StoreError::AlreadyExists(id)) => {

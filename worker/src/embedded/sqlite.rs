@@ -23,7 +23,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the WAL is synced while there are writes: the most a power loss can take back.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The connection and whether it has been used since the last sync.
+/// The connection and whether it has written since the last sync.
 struct Shared {
     conn: Mutex<Connection>,
     dirty: AtomicBool,
@@ -84,8 +84,14 @@ impl Db {
     {
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
-            shared.dirty.store(true, Ordering::Relaxed);
-            f(&mut lock(&shared.conn))
+            let mut conn = lock(&shared.conn);
+            let before = conn.total_changes();
+            let result = f(&mut conn);
+            // Reads leave nothing to sync: a read-heavy load costs the syncer nothing.
+            if conn.total_changes() != before {
+                shared.dirty.store(true, Ordering::Relaxed);
+            }
+            result
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
@@ -98,7 +104,7 @@ fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Every [`SYNC_INTERVAL`], if the connection was used, a passive checkpoint: it syncs the WAL
+/// Every [`SYNC_INTERVAL`], if the connection wrote, a passive checkpoint: it syncs the WAL
 /// (then copies what no reader needs into the database file) without waiting for anyone.
 async fn sync_while_written(shared: Weak<Shared>) {
     loop {

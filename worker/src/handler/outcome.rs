@@ -9,7 +9,8 @@ use crate::driver::{DriveError, MAX_RACES, apply_to};
 use crate::messages::StatementName;
 use crate::platform::JobLayout;
 use crate::ports::{
-    Field, Sql, StatementDescription, StatementRequest, StatementStatus, WarehouseError, read_rows, wait_for,
+    Field, STOPPED_UNDER_STATEMENT, Sql, StatementDescription, StatementRequest, StatementStatus, WarehouseError,
+    read_rows, wait_for,
 };
 use crate::results::{FailedRecord, write_failed_records};
 use crate::upload::upload_columns;
@@ -22,14 +23,10 @@ const REJECTS_TIMEOUT: Duration = Duration::from_secs(120);
 const RETRYABLE_FAILURES: [&str; 6] =
     ["serializable isolation violation", "could not serialize", "conflict", "deadlock", "connection", "please retry"];
 
-/// The failure of a statement the embedded warehouse stopped under (a SIGTERM, or a crash found
-/// by its ledger at the next start): resubmitted without using up a retry.
-const INTERRUPTED: &str = "stopped while the statement ran";
-
 /// The event of a failed statement: interrupted by a stop of the warehouse, or failed (worth
 /// another attempt or not).
 fn failure_event(attempt: u32, statement_id: String, message: String) -> JobEvent {
-    if message.contains(INTERRUPTED) {
+    if message.contains(STOPPED_UNDER_STATEMENT) {
         return JobEvent::StatementInterrupted { attempt, statement_id };
     }
     let retryable = is_retryable_failure(&message);

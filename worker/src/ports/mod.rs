@@ -29,6 +29,6 @@ pub use queue::{
 };
 pub use rate_limit::RateCounter;
 pub use warehouse::{
-    ColumnMetadata, Field, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, SubStatement,
-    Warehouse, WarehouseError, read_rows, wait_for,
+    ColumnMetadata, Field, ResultPage, STOPPED_UNDER_STATEMENT, Sql, StatementDescription, StatementRequest,
+    StatementStatus, SubStatement, Warehouse, WarehouseError, read_rows, wait_for,
 };

@@ -232,6 +232,12 @@ pub enum WarehouseError {
     Refused(crate::sql::GuardError),
 }
 
+/// The error of a statement the embedded warehouse stopped under (a SIGTERM, or a crash its
+/// ledger finds at the next start). The worker recognises it and resubmits the statement
+/// without using a retry ([`spectra_state_machine::JobEvent::StatementInterrupted`]); the
+/// emulator passes it through the Data API unchanged, so one text serves both paths.
+pub const STOPPED_UNDER_STATEMENT: &str = "the warehouse stopped while the statement ran; nothing it did was committed";
+
 impl WarehouseError {
     /// Whether the same call may succeed later (backpressure and outages).
     pub fn is_retryable(&self) -> bool {

@@ -55,11 +55,7 @@ pub(crate) fn open(conn: &Connection) -> LedgerResult<(Vec<Record>, Vec<Record>)
     for text in stored {
         let Ok(mut record) = serde_json::from_str::<Record>(&text) else { continue };
         if !record.status.is_terminal() {
-            record.end_unfinished(
-                StatementStatus::Failed,
-                "the warehouse stopped while the statement ran; nothing it did was committed",
-                Utc::now(),
-            );
+            record.end_unfinished(StatementStatus::Failed, crate::ports::STOPPED_UNDER_STATEMENT, Utc::now());
             save(conn, &record)?;
             recovered.push(record.clone());
         }

@@ -16,9 +16,8 @@ use super::DuckWarehouse;
 /// an interrupt that lands between two queries of a connection).
 const INTERRUPT_EVERY: Duration = Duration::from_millis(50);
 
-/// The error of a statement the warehouse stopped under. "stopped while the statement ran" is
-/// what the worker reads as retryable.
-pub(crate) const STOPPED: &str = "the warehouse stopped while the statement ran; nothing it did was committed";
+/// The error of a statement the warehouse stopped under.
+pub(crate) use crate::ports::STOPPED_UNDER_STATEMENT as STOPPED;
 
 impl DuckWarehouse {
     /// Refuses new statements and interrupts running ones until all have ended (and sent their
