@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use spectra_api::AppState;
-use spectra_worker::aws::{AwsOptions, AwsPlatform, AwsSettings, DynamoKeyStore, parse_config_file};
+use spectra_aws::{AwsOptions, AwsPlatform, AwsSettings, DynamoKeyStore, parse_config_file};
 use spectra_worker::handler::Worker;
 use spectra_worker::platform::Settings;
 use spectra_worker::producer::Producer;
@@ -96,5 +96,5 @@ pub async fn key_store(args: &AwsArgs) -> anyhow::Result<DynamoKeyStore> {
     let get = lookup(args)?;
     let table = get("SPECTRA_TABLE").context("SPECTRA_TABLE: is not set (environment or --config file)")?;
     let options = AwsOptions { region: get("SPECTRA_REGION"), endpoint_url: get("SPECTRA_AWS_ENDPOINT_URL") };
-    Ok(spectra_worker::aws::key_store(&options, &table).await)
+    Ok(spectra_aws::key_store(&options, &table).await)
 }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::json;
+use spectra_local::ADDR_FILE;
+use spectra_local::EmbeddedPlatform;
 use spectra_state_machine::{AnyState, BulkJobRequest, BulkState, Job, JobId, JobKind, TenantId};
-use spectra_worker::embedded::{ADDR_FILE, EmbeddedPlatform};
 use spectra_worker::platform::Settings;
 use spectra_worker::ports::{ByteReader, ListFilter, MAX_PAGE_SIZE};
 use spectra_worker::producer::Producer;

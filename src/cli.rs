@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use spectra_worker::faults::Faults;
 
-use crate::up::parse_duration;
+use crate::duration::parse_duration;
 
 /// Spectra: run bulk data work against Amazon Redshift — an event-driven job worker, the REST API
 /// in front of it, and an embedded platform that runs both on one machine with no AWS account.
@@ -27,33 +27,40 @@ pub enum Cmd {
     /// reconciler, SQLite queue and job store, local object store (with presigned links) and
     /// DuckDB warehouse, all under one data directory. Stops cleanly on SIGTERM or Ctrl-C; a
     /// restart picks up every job.
+    #[cfg(feature = "embedded")]
     Up(Box<UpArgs>),
     /// Run a worker on AWS: consume the SQS work queue, drive jobs through their state machine
     /// (DynamoDB, S3, the Redshift Data API, EventBridge), reconcile stuck jobs. Settings come
     /// from SPECTRA_* variables or a --config file (listed under --config); a missing or
     /// contradictory one stops it at start. Stops cleanly on SIGTERM.
+    #[cfg(feature = "aws")]
     Worker(WorkerArgs),
     /// Serve the REST API (Query, Job and Bulk APIs) on AWS, with the same settings as `worker`.
+    #[cfg(feature = "aws")]
     Api(ApiArgs),
     /// Serve the Redshift Data API (all 11 operations, AWS JSON 1.1, any credentials) on
     /// loopback, running the SQL for real on the embedded engine; UNLOAD/COPY go to an S3
     /// endpoint and WithEvent status changes to an EventBridge endpoint when given. Point
     /// aws-sdk-rust, boto3 or the AWS CLI at it with its URL as the endpoint.
+    #[cfg(feature = "emulator")]
     RedshiftEmulator(EmulatorArgs),
     /// Run operator SQL (create and fill tables) on the embedded warehouse, through the running
     /// `spectra up` if there is one, or directly on the data directory if not.
+    #[cfg(feature = "embedded")]
     Sql(SqlArgs),
     /// Manage API keys for the REST API (stored hashed).
     #[command(subcommand)]
     Keys(KeysCmd),
     /// Producer commands for bulk jobs: create, upload, close, abort, inspect. They work on the
     /// data directory directly, beside a running `spectra up`.
+    #[cfg(feature = "embedded")]
     Bulk(BulkArgs),
     /// Fault drills: start `spectra up` on a fresh data directory (or, with --aws, a `spectra api`
     /// and several `spectra worker`s), drive mixed bulk jobs with known effects through the REST
     /// API while injecting faults (kill -9, SIGTERM, duplicate delivery, lost events,
     /// throttling), then check every job's outcome, every row, every idempotency key and every
     /// stop's time, and print the figures. Exits non-zero on any defect.
+    #[cfg(all(feature = "aws", feature = "embedded"))]
     Chaos(crate::chaos::ChaosArgs),
 }
 

@@ -1,7 +1,7 @@
 //! `spectra redshift-emulator`: the Redshift Data API on loopback, until SIGTERM or Ctrl-C.
 
 use anyhow::Context;
-use spectra_worker::emulator::{Emulator, EmulatorOptions, router};
+use spectra_emulator::{Emulator, EmulatorOptions, router};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::EmulatorArgs;

@@ -4,19 +4,30 @@
 use std::io::Write;
 
 use anyhow::{Context, bail};
+#[cfg(feature = "embedded")]
+use spectra_local::{JOBS_FILE, SqliteKeyStore, write_private_file};
 use spectra_state_machine::TenantId;
-use spectra_worker::embedded::{JOBS_FILE, SqliteKeyStore, write_private_file};
-use spectra_worker::ports::{KeyStore, hash_key, mint_key};
+#[cfg(feature = "embedded")]
+use spectra_worker::ports::hash_key;
+use spectra_worker::ports::{KeyStore, mint_key};
 
 use crate::cli::{KeyStoreArgs, KeysCmd};
 
 async fn open(args: &KeyStoreArgs) -> anyhow::Result<Box<dyn KeyStore>> {
     if args.aws {
+        #[cfg(feature = "aws")]
         return Ok(Box::new(crate::aws_mode::key_store(&args.config).await?));
+        #[cfg(not(feature = "aws"))]
+        bail!("this spectra was built without the `aws` feature: --aws is not available");
     }
-    let dir = &args.data_dir;
-    tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating {}", dir.display()))?;
-    Ok(Box::new(SqliteKeyStore::open(&dir.join(JOBS_FILE)).await?))
+    #[cfg(feature = "embedded")]
+    {
+        let dir = &args.data_dir;
+        tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Box::new(SqliteKeyStore::open(&dir.join(JOBS_FILE)).await?))
+    }
+    #[cfg(not(feature = "embedded"))]
+    bail!("this spectra was built without the `embedded` feature: keys live in the AWS job table (--aws)")
 }
 
 /// Runs `spectra keys ...`.
@@ -46,10 +57,12 @@ pub async fn run(command: KeysCmd) -> anyhow::Result<bool> {
     }
 }
 
+#[cfg(feature = "embedded")]
 /// The file holding the demo tenant's key, in the data directory (mode 0600, like the admin
 /// token), so that every start of `spectra up` reuses one key instead of minting another.
 pub const DEMO_KEY_FILE: &str = "demo.key";
 
+#[cfg(feature = "embedded")]
 /// The demo tenant's key: the one in `demo.key` while the store still accepts it, otherwise a
 /// fresh one. The file is written before the key is stored, so a crash between the two leaves
 /// a key that authenticates nothing and is replaced at the next start, never a stored key that

@@ -1,17 +1,34 @@
 //! `spectra`: the binary that wires the libraries together. All logic lives in the workspace
-//! crates (`state-machine/`, `worker/`, `api/`); this crate parses the command line, dispatches,
-//! and prints.
+//! crates (`state-machine/`, `worker/`, `adapters/`, `warehouse/`, `api/`); this crate parses
+//! the command line, dispatches, and prints.
+//!
+//! Cargo features choose what it links (default: all three): `aws` (the AWS adapters: `worker`,
+//! `api`, `keys --aws`), `embedded` (the local adapters and DuckDB warehouse: `up`, `sql`,
+//! `bulk`, `keys`) and `emulator` (`redshift-emulator`). `chaos` needs `aws` and `embedded`.
+//! An AWS-only build (`--no-default-features --features aws`) links neither DuckDB nor SQLite.
 
+#[cfg(not(any(feature = "aws", feature = "embedded")))]
+compile_error!("build spectra with the `aws` or the `embedded` feature (or both, the default)");
+
+#[cfg(feature = "aws")]
 mod aws_mode;
+#[cfg(feature = "embedded")]
 mod bulk;
+#[cfg(all(feature = "aws", feature = "embedded"))]
 mod chaos;
 mod cli;
+mod duration;
+#[cfg(feature = "emulator")]
 mod emulator;
 mod keys;
+#[cfg(feature = "embedded")]
 mod progress;
 mod serve;
+#[cfg(feature = "embedded")]
 mod sql;
+#[cfg(feature = "embedded")]
 mod table;
+#[cfg(feature = "embedded")]
 mod up;
 
 use std::process::ExitCode;
@@ -22,13 +39,20 @@ use crate::cli::{Cli, Cmd};
 
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
+        #[cfg(feature = "embedded")]
         Cmd::Sql(args) => sql::run(args).await,
+        #[cfg(feature = "embedded")]
         Cmd::Up(args) => up::run(*args).await,
+        #[cfg(feature = "embedded")]
         Cmd::Bulk(args) => bulk::run(args).await,
         Cmd::Keys(command) => keys::run(command).await,
+        #[cfg(feature = "aws")]
         Cmd::Worker(args) => aws_mode::run_worker(args).await,
+        #[cfg(feature = "aws")]
         Cmd::Api(args) => aws_mode::run_api(args).await,
+        #[cfg(feature = "emulator")]
         Cmd::RedshiftEmulator(args) => emulator::run(args).await,
+        #[cfg(all(feature = "aws", feature = "embedded"))]
         Cmd::Chaos(args) => chaos::run(args).await,
     }
 }
@@ -37,17 +61,25 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
 /// exits without them.
 pub(crate) const EXIT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// Whether a command serves until stopped (it logs at `info` by default, not `warn`).
+fn is_long_running(command: &Cmd) -> bool {
+    match command {
+        #[cfg(feature = "embedded")]
+        Cmd::Up(_) => true,
+        #[cfg(feature = "aws")]
+        Cmd::Worker(_) | Cmd::Api(_) => true,
+        #[cfg(feature = "emulator")]
+        Cmd::RedshiftEmulator(_) => true,
+        #[cfg(all(feature = "aws", feature = "embedded"))]
+        Cmd::Chaos(_) => true,
+        _ => false,
+    }
+}
+
 /// Logs go to stderr (stdout is for command output). `RUST_LOG` overrides the default level:
 /// `info` for the long-running `up`, `worker` and `api`, `warn` for one-shot commands.
 fn init_logging(cli: &Cli) {
-    let default = if matches!(
-        cli.command,
-        Cmd::Up(_) | Cmd::Worker(_) | Cmd::Api(_) | Cmd::RedshiftEmulator(_) | Cmd::Chaos(_)
-    ) {
-        "info"
-    } else {
-        "warn"
-    };
+    let default = if is_long_running(&cli.command) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();

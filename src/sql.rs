@@ -5,10 +5,9 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use spectra_worker::embedded::{
-    ADDR_FILE, DuckWarehouse, OBJECTS_DIR, SqlOutcome, SqlRequest, TOKEN_FILE, WAREHOUSE_FILE, WarehouseConfig,
-    run_script,
-};
+use spectra_local::{ADDR_FILE, TOKEN_FILE};
+use spectra_local::{OBJECTS_DIR, WAREHOUSE_FILE};
+use spectra_warehouse::{DuckWarehouse, SqlOutcome, SqlRequest, WarehouseConfig, run_script};
 
 use crate::cli::SqlArgs;
 use crate::table;

@@ -2,19 +2,19 @@
 //! links and operator SQL — on one data directory, until SIGTERM or Ctrl-C.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use spectra_api::AppState;
+use spectra_local::{ADDR_FILE, load_or_create_token};
+use spectra_local::{EmbeddedPlatform, object_routes};
 use spectra_state_machine::{Identifier, TenantId};
-use spectra_worker::aws::parse_db_users;
+use spectra_warehouse::{Access, WarehouseConfig, admin_routes};
 use spectra_worker::consumer;
-use spectra_worker::embedded::{
-    ADDR_FILE, Access, EmbeddedPlatform, WarehouseConfig, admin_routes, load_or_create_token, object_routes,
-};
 use spectra_worker::handler::Worker;
 use spectra_worker::platform::Settings;
+use spectra_worker::platform::parse_db_users;
 use spectra_worker::ports::KeyStore;
+use spectra_worker::producer::Producer;
 use spectra_worker::reconciler;
 use tokio_util::sync::CancellationToken;
 
@@ -44,13 +44,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     let stack = EmbeddedPlatform::open(data_dir, &format!("http://{addr}"), settings).await?;
     let warehouse_config =
         WarehouseConfig { max_active_statements: args.max_active_statements, access, ..Default::default() };
-    let warehouse = Arc::new(stack.open_warehouse(data_dir, warehouse_config).await.with_context(|| {
-        format!("opening the warehouse in {} (is another spectra up using it?)", data_dir.display())
-    })?);
+    let warehouse =
+        Arc::new(spectra_warehouse::open_in(&stack, data_dir, warehouse_config).await.with_context(|| {
+            format!("opening the warehouse in {} (is another spectra up using it?)", data_dir.display())
+        })?);
     let token = load_or_create_token(data_dir).await.context("reading the admin token")?;
 
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-    let mut api = AppState::embedded(&stack, warehouse.clone());
+    let mut api = AppState::new(
+        Producer::new(stack.platform.clone()),
+        Arc::new(stack.keys.clone()),
+        warehouse.clone(),
+        Arc::new(stack.idempotency.clone()),
+        Arc::new(stack.rates.clone()),
+    );
     api.jwt = serve::jwt_config(&args.api).await?;
     api.limits = args.api.rate_limits;
     let shutdown = CancellationToken::new();
@@ -104,21 +111,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Parses `500ms`, `30s`, `5m`, `24h` or a plain number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 5m or 24h"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        other => Err(format!("unknown unit {other:?} in {text:?} (use ms, s, m or h)")),
-    }
-}
-
 /// The warehouse's grants from `--grant TENANT=SCHEMA[,SCHEMA...]` entries, keyed by each
 /// tenant's database user. A schema must be a plain identifier and no catalog's or Spectra's own.
 fn access(settings: &Settings, grants: &[String]) -> anyhow::Result<Access> {
@@ -147,16 +139,6 @@ fn access(settings: &Settings, grants: &[String]) -> anyhow::Result<Access> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
-        assert!(parse_duration("5 weeks").is_err());
-        assert!(parse_duration("").is_err());
-    }
 
     #[test]
     fn grants_are_keyed_by_database_user_and_never_name_a_catalog() {

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spectra_api::AppState;
+use spectra_local::EmbeddedPlatform;
 use spectra_state_machine::TenantId;
+use spectra_warehouse::WarehouseConfig;
 use spectra_worker::consumer::{self, ConsumerConfig};
-use spectra_worker::embedded::{EmbeddedPlatform, WarehouseConfig};
 use spectra_worker::handler::Worker;
 use spectra_worker::platform::Settings;
 use spectra_worker::ports::{KeyStore, StatementRequest, Warehouse, mint_key, wait_for};
+use spectra_worker::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -37,11 +39,17 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stack = EmbeddedPlatform::open(dir.path(), &base, Settings::default()).await.unwrap();
-    let warehouse = Arc::new(stack.open_warehouse(dir.path(), WarehouseConfig::default()).await.unwrap());
+    let warehouse = Arc::new(spectra_warehouse::open_in(&stack, dir.path(), WarehouseConfig::default()).await.unwrap());
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
     let minted = mint_key(&TenantId::parse("bench").unwrap());
     keys.put(&minted.record).await.unwrap();
-    let mut state = AppState::embedded(&stack, warehouse.clone());
+    let mut state = AppState::new(
+        Producer::new(stack.platform.clone()),
+        Arc::new(stack.keys.clone()),
+        warehouse.clone(),
+        Arc::new(stack.idempotency.clone()),
+        Arc::new(stack.rates.clone()),
+    );
     // Measure the API, not the rate limiter's refusals.
     state.limits.queries = u64::MAX;
     let stop = CancellationToken::new();

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use spectra_worker::embedded::EmbeddedPlatform;
 use spectra_worker::ports::{IdempotencyStore, KeyStore, RateCounter, Warehouse};
 
 use crate::jwt::JwtConfig;
@@ -44,16 +43,5 @@ impl AppState {
     ) -> Self {
         let limits = RateLimits::default();
         Self { producer, keys, warehouse, idempotency, rates, limits, jwt: None, body_limit: DEFAULT_BODY_LIMIT }
-    }
-
-    /// State over the embedded platform's stores and `warehouse` (`spectra up`, tests, benches).
-    pub fn embedded(stack: &EmbeddedPlatform, warehouse: Arc<dyn Warehouse>) -> Self {
-        Self::new(
-            Producer::new(stack.platform.clone()),
-            Arc::new(stack.keys.clone()),
-            warehouse,
-            Arc::new(stack.idempotency.clone()),
-            Arc::new(stack.rates.clone()),
-        )
     }
 }

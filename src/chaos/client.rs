@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use spectra_worker::embedded::{SqlOutcome, SqlRequest, run_script};
+use spectra_warehouse::{SqlOutcome, SqlRequest, run_script};
 use spectra_worker::ports::Warehouse;
 
 /// Pause between retries.

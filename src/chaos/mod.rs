@@ -27,7 +27,7 @@ use clap::{Args, ValueEnum};
 use futures::StreamExt;
 use spectra_worker::faults;
 
-use crate::up::parse_duration;
+use crate::duration::parse_duration;
 use client::Api;
 use target::System;
 use verify::Report;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use spectra_aws::{AwsPlatform, AwsSettings};
+use spectra_local::TOKEN_FILE;
 use spectra_state_machine::TenantId;
-use spectra_worker::aws::{AwsPlatform, AwsSettings};
-use spectra_worker::embedded::TOKEN_FILE;
 use spectra_worker::platform::Settings;
 use spectra_worker::ports::{KeyStore, Warehouse, mint_key};
 

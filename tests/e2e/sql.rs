@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 
-use spectra_worker::embedded::{ADDR_FILE, DuckWarehouse, WarehouseConfig, admin_routes, load_or_create_token};
+use spectra_local::{ADDR_FILE, load_or_create_token};
+use spectra_warehouse::{DuckWarehouse, WarehouseConfig, admin_routes};
 use spectra_worker::ports::Warehouse;
 
 fn spectra_sql(data_dir: &Path, sql: &[&str]) -> Output {

@@ -130,7 +130,7 @@ fn an_export_that_cannot_run_fails_with_the_reason() {
 
 #[test]
 fn every_transition_is_published_as_a_lifecycle_event() {
-    use spectra_worker::embedded::{EVENTS_QUEUE, QUEUE_FILE, QueueConfig, SqliteQueue};
+    use spectra_local::{EVENTS_QUEUE, QUEUE_FILE, QueueConfig, SqliteQueue};
     use spectra_worker::ports::Queue;
 
     let dir = tempfile::tempdir().unwrap();

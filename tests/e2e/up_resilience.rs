@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use spectra_worker::embedded::{QUEUE_FILE, QueueConfig, SqliteQueue, WORK_QUEUE};
+use spectra_local::{QUEUE_FILE, QueueConfig, SqliteQueue, WORK_QUEUE};
 use spectra_worker::ports::{OutgoingMessage, Queue};
 
 /// A query that keeps DuckDB busy for minutes unless cancelled.

@@ -1,4 +1,8 @@
-//! Spectra's orchestrator library: everything between the work queue and the warehouse.
+//! Spectra's core: everything between the work queue and the warehouse that does not depend on
+//! where it runs. Adapters live in their own crates — `spectra-aws` (SQS, DynamoDB, S3,
+//! EventBridge, the Data API), `spectra-local` (SQLite and a directory) and `spectra-warehouse`
+//! (DuckDB) with `spectra-emulator` — so this crate builds and tests with neither DuckDB nor an
+//! AWS SDK.
 //!
 //! # Layout
 //! - [`messages`]: the bodies on the work queue (Spectra's commands, the Data API's statement
@@ -6,9 +10,6 @@
 //!   Schema in `schemas/`.
 //! - [`ports`]: the traits the worker and the API talk to the world through (`Queue`,
 //!   `JobStore`, `Warehouse`, `ObjectStore`, `EventBus`), each documenting its contract.
-//! - [`embedded`]: durable local adapters for every port (SQLite, a directory, DuckDB).
-//! - [`aws`]: the same ports on SQS, DynamoDB, S3 and EventBridge.
-//! - [`emulator`]: the Redshift Data API's wire protocol over the embedded warehouse.
 //! - `contract` (feature `contract`): one generic test suite per port, run against every adapter.
 //! - [`sql`]: the SQL Spectra generates (UNLOAD, and the ingest batch), pure.
 //! - [`platform`]: the ports bundled with the shared settings and the object layout of a job.
@@ -19,13 +20,10 @@
 //! - [`upload`], [`results`]: what the worker reads from uploads and writes as results.
 //! - [`faults`]: fault injection at the worker's edges, for `spectra chaos`.
 
-pub mod aws;
 pub mod consumer;
 #[cfg(feature = "contract")]
 pub mod contract;
 pub mod driver;
-pub mod embedded;
-pub mod emulator;
 pub mod faults;
 pub mod handler;
 pub mod messages;

@@ -10,6 +10,35 @@ use spectra_state_machine::{JobId, RetryPolicy, TenantId};
 use crate::ports::{EventBus, JobStore, ObjectError, ObjectKey, ObjectStore, Queue};
 use crate::sql::GuardConfig;
 
+/// A malformed `tenant=user` list (`SPECTRA_DB_USERS`, `spectra up --db-user`).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{pair:?}: {problem}")]
+pub struct DbUsersError {
+    /// The pair at fault.
+    pub pair: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Parses `tenant=user,tenant=user`: the database user each tenant's statements run as. Users
+/// are plain identifiers (letters, digits, `_`), since they reach SQL and the Data API's `DbUser`.
+pub fn parse_db_users(text: &str) -> Result<HashMap<TenantId, String>, DbUsersError> {
+    let mut users = HashMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = |problem: String| DbUsersError { pair: pair.to_owned(), problem };
+        let (tenant, user) = pair.split_once('=').ok_or_else(|| bad("expected tenant=user".into()))?;
+        let tenant = TenantId::parse(tenant.trim()).map_err(|e| bad(e.to_string()))?;
+        let user = user.trim();
+        if user.is_empty() || !user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad("a database user is letters, digits and _".into()));
+        }
+        if users.insert(tenant, user.to_owned()).is_some() {
+            return Err(bad("tenant listed twice".into()));
+        }
+    }
+    Ok(users)
+}
+
 /// Settings shared by producers and workers. The defaults are production's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 use spectra_api::{AppState, RateLimits};
+use spectra_local::{EmbeddedPlatform, object_routes};
 use spectra_state_machine::TenantId;
+use spectra_warehouse::{DuckWarehouse, WarehouseConfig};
 use spectra_worker::consumer::{self, ConsumerConfig};
 use spectra_worker::contract::warehouse::run;
-use spectra_worker::embedded::{DuckWarehouse, EmbeddedPlatform, WarehouseConfig, object_routes};
 use spectra_worker::handler::Worker;
 use spectra_worker::platform::Settings;
 use spectra_worker::ports::{KeyStore, StatementStatus, mint_key};
@@ -49,9 +50,16 @@ impl Stack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let stack = EmbeddedPlatform::open(dir.path(), &base, Settings::default()).await.unwrap();
-        let warehouse = Arc::new(stack.open_warehouse(dir.path(), WarehouseConfig::default()).await.unwrap());
+        let warehouse =
+            Arc::new(spectra_warehouse::open_in(&stack, dir.path(), WarehouseConfig::default()).await.unwrap());
         let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-        let mut state = AppState::embedded(&stack, warehouse.clone());
+        let mut state = AppState::new(
+            Producer::new(stack.platform.clone()),
+            Arc::new(stack.keys.clone()),
+            warehouse.clone(),
+            Arc::new(stack.idempotency.clone()),
+            Arc::new(stack.rates.clone()),
+        );
         let producer = state.producer.clone();
         configure(&mut state);
         let router = spectra_api::router(state).merge(object_routes(stack.objects.clone()));

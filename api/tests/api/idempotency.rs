@@ -86,8 +86,8 @@ async fn concurrent_repeats_run_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_left_by_a_crash_holds_its_lease_then_the_retry_runs_once() {
     use chrono::{Duration, Utc};
+    use spectra_local::{JOBS_FILE, SqliteIdempotencyStore};
     use spectra_state_machine::TenantId;
-    use spectra_worker::embedded::{JOBS_FILE, SqliteIdempotencyStore};
     use spectra_worker::ports::{CLAIM_LEASE_SECONDS, Claim, IdempotencyStore, hash_key};
 
     let s = Stack::start().await;
@@ -117,8 +117,8 @@ async fn a_claim_left_by_a_crash_holds_its_lease_then_the_retry_runs_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_a_crash_between_create_and_response_returns_the_created_job() {
     use chrono::{Duration, Utc};
+    use spectra_local::{JOBS_FILE, SqliteIdempotencyStore};
     use spectra_state_machine::{BulkJobRequest, QueryJobRequest, TenantId};
-    use spectra_worker::embedded::{JOBS_FILE, SqliteIdempotencyStore};
     use spectra_worker::ports::{CLAIM_LEASE_SECONDS, Claim, IdempotencyStore, hash_key};
 
     let s = Stack::start().await;

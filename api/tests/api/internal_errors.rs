@@ -4,7 +4,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use spectra_worker::embedded::JOBS_FILE;
+use spectra_local::JOBS_FILE;
 
 use super::common::{Stack, code};
 

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use spectra_local::{QueueConfig, SqliteQueue};
 use spectra_worker::consumer::{self, ConsumerConfig, ConsumerStats};
-use spectra_worker::embedded::{QueueConfig, SqliteQueue};
 use spectra_worker::handler::{Disposition, MessageHandler};
 use spectra_worker::ports::{OutgoingMessage, Queue, ReceivedMessage};
 use tokio_util::sync::CancellationToken;
@@ -144,14 +144,14 @@ async fn shutdown_releases_work_that_misses_the_deadline() {
 /// Blocking peeks for the `until` checks.
 trait Peek {
     fn depth_blocking(&self) -> u64;
-    fn dead_letters_blocking(&self) -> Vec<spectra_worker::embedded::DeadLetter>;
+    fn dead_letters_blocking(&self) -> Vec<spectra_local::DeadLetter>;
 }
 
 impl Peek for SqliteQueue {
     fn depth_blocking(&self) -> u64 {
         tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(self.depth())).unwrap()
     }
-    fn dead_letters_blocking(&self) -> Vec<spectra_worker::embedded::DeadLetter> {
+    fn dead_letters_blocking(&self) -> Vec<spectra_local::DeadLetter> {
         tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(self.dead_letters())).unwrap()
     }
 }

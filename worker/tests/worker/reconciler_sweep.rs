@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
+use spectra_local::EmbeddedPlatform;
 use spectra_state_machine::{BulkJobRequest, Job, TenantId, bulk};
-use spectra_worker::embedded::EmbeddedPlatform;
 use spectra_worker::platform::Settings;
 use spectra_worker::ports::Queue;
 use spectra_worker::reconciler::{SWEEP_PAGE, sweep};

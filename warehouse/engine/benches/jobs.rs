@@ -1,0 +1,114 @@
+//! Jobs per second and CPU per job through the embedded stack: the producer library, the SQLite
+//! queue and job store, the worker's consumer loop and handlers, and the DuckDB warehouse, all
+//! in this process, as `spectra up` runs them.
+//!
+//! Run: `cargo bench --workspace --profile dev --bench jobs` (set `BENCH_JOBS`, default
+//! 200 per kind). It prints, per kind of job (a 1,000-row export to CSV, a 100-row CSV insert):
+//! jobs, wall seconds, jobs/s, CPU ms per job (user + system, from /proc/self/stat), and the
+//! p50 / p95 of each job's creation-to-completion time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spectra_local::EmbeddedPlatform;
+use spectra_state_machine::{BulkJobRequest, Job, TenantId};
+use spectra_warehouse::WarehouseConfig;
+use spectra_worker::consumer::{self, ConsumerConfig};
+use spectra_worker::contract::warehouse::run;
+use spectra_worker::handler::Worker;
+use spectra_worker::platform::Settings;
+use spectra_worker::ports::ByteReader;
+use spectra_worker::producer::Producer;
+use tokio_util::sync::CancellationToken;
+
+/// CPU time of this process so far (Linux: utime + stime in clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat; after the name, `state` is index 0, so utime is 11, stime 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn wait_all(producer: &Producer, tenant: &TenantId, ids: &[spectra_state_machine::JobId]) -> Vec<f64> {
+    let mut latencies = Vec::new();
+    for id in ids {
+        loop {
+            match producer.get(tenant, id).await.unwrap() {
+                Job::Bulk(b) if b.state.is_terminal() => {
+                    assert_eq!(b.state.as_str(), "JobComplete", "{b:?}");
+                    let done = b.completed_at.unwrap();
+                    latencies.push((done - b.created_at).num_microseconds().unwrap() as f64 / 1e6);
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    latencies
+}
+
+fn report(kind: &str, jobs: usize, wall: f64, cpu: f64, latencies: &[f64]) {
+    println!(
+        "{kind:<22} jobs {jobs:>5}  wall {wall:>7.2} s  {:>7.1} jobs/s  cpu {:>6.1} ms/job  p50 {:>6.0} ms  p95 {:>6.0} ms",
+        jobs as f64 / wall,
+        cpu * 1000.0 / jobs as f64,
+        percentile(latencies, 0.5) * 1000.0,
+        percentile(latencies, 0.95) * 1000.0,
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let jobs: usize = std::env::var("BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let dir = tempfile::tempdir().unwrap();
+    let stack = EmbeddedPlatform::open(dir.path(), "http://127.0.0.1:9", Settings::default()).await.unwrap();
+    let warehouse = Arc::new(spectra_warehouse::open_in(&stack, dir.path(), WarehouseConfig::default()).await.unwrap());
+    run(warehouse.as_ref(), "CREATE TABLE source AS SELECT i AS id, 'name-' || i AS name FROM range(1000) r(i)").await;
+    run(warehouse.as_ref(), "CREATE TABLE sink (id INTEGER, name VARCHAR)").await;
+    let shutdown = CancellationToken::new();
+    let worker = Arc::new(Worker::new(stack.platform.clone(), warehouse));
+    let config = ConsumerConfig { wait: Duration::from_millis(200), ..ConsumerConfig::default() };
+    let consumer = tokio::spawn(consumer::run(stack.platform.queue.clone(), worker, config, shutdown.clone()));
+    let producer = Producer::new(stack.platform.clone());
+    let tenant = TenantId::parse("bench").unwrap();
+
+    let (cpu0, start) = (cpu_seconds(), Instant::now());
+    let mut ids = Vec::new();
+    for i in 0..jobs {
+        let request = BulkJobRequest {
+            operation: "query".into(),
+            object: "source".into(),
+            query: Some(format!("SELECT * FROM source WHERE id % 7 <> {}", i % 7)),
+            ..Default::default()
+        };
+        ids.push(producer.create_bulk(&tenant, request, None, None).await.unwrap().job_id);
+    }
+    let latencies = wait_all(&producer, &tenant, &ids).await;
+    report("export 1k rows -> CSV", jobs, start.elapsed().as_secs_f64(), cpu_seconds() - cpu0, &latencies);
+
+    let csv: String = std::iter::once("id,name\n".to_owned()).chain((0..100).map(|i| format!("{i},n{i}\n"))).collect();
+    let (cpu0, start) = (cpu_seconds(), Instant::now());
+    let mut ids = Vec::new();
+    for _ in 0..jobs {
+        let request = BulkJobRequest { operation: "insert".into(), object: "sink".into(), ..Default::default() };
+        let job = producer.create_bulk(&tenant, request, None, None).await.unwrap();
+        let body: ByteReader = Box::pin(std::io::Cursor::new(csv.clone().into_bytes()));
+        producer.upload(&tenant, &job.job_id, None, body).await.unwrap();
+        producer.close(&tenant, &job.job_id, None).await.unwrap();
+        ids.push(job.job_id);
+    }
+    let latencies = wait_all(&producer, &tenant, &ids).await;
+    report("insert 100-row CSV", jobs, start.elapsed().as_secs_f64(), cpu_seconds() - cpu0, &latencies);
+
+    shutdown.cancel();
+    consumer.await.unwrap();
+}

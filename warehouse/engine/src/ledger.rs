@@ -1,0 +1,144 @@
+//! The statement ledger: a table in the warehouse itself (`spectra_internal.statements`).
+//!
+//! A statement's final record is written *inside the transaction that runs its SQL*, so after a
+//! crash the ledger and the data agree: a statement is `FINISHED` exactly when its effect is
+//! committed. A statement the ledger shows as still running after a restart never committed,
+//! and is recorded `FAILED`. This is what lets the worker retry without applying a job twice.
+
+use chrono::{Duration, Utc};
+use duckdb::{Connection, params};
+
+use super::statements::Record;
+use spectra_worker::ports::StatementStatus;
+
+/// Statements and their results are kept for 24 hours, as the Data API keeps them.
+pub(crate) const RETENTION_HOURS: i64 = 24;
+
+const SCHEMA: &str = "
+CREATE SCHEMA IF NOT EXISTS spectra_internal;
+CREATE TABLE IF NOT EXISTS spectra_internal.statements (
+    id         VARCHAR NOT NULL,
+    status     VARCHAR NOT NULL,
+    created_us BIGINT  NOT NULL,
+    record     VARCHAR NOT NULL
+);
+CREATE SEQUENCE IF NOT EXISTS spectra_internal.query_ids START 1000;
+CREATE TABLE IF NOT EXISTS spectra_internal.sys_load_error_detail (
+    query_id        BIGINT,
+    file_name       VARCHAR,
+    line_number     BIGINT,
+    column_name     VARCHAR,
+    column_type     VARCHAR,
+    error_code      INTEGER,
+    error_message   VARCHAR,
+    raw_line        VARCHAR,
+    start_time      TIMESTAMP
+);
+";
+
+pub(crate) type LedgerResult<T> = Result<T, duckdb::Error>;
+
+fn json(record: &Record) -> String {
+    serde_json::to_string(record).unwrap_or_default()
+}
+
+/// Creates the ledger, drops records past retention, and marks statements that were running
+/// when the process stopped as `FAILED`. Returns the retained records (the recovered ones
+/// included, for their events).
+pub(crate) fn open(conn: &Connection) -> LedgerResult<(Vec<Record>, Vec<Record>)> {
+    conn.execute_batch(SCHEMA)?;
+    let cutoff = (Utc::now() - Duration::hours(RETENTION_HOURS)).timestamp_micros();
+    conn.execute("DELETE FROM spectra_internal.statements WHERE created_us < ?", params![cutoff])?;
+    let mut stmt = conn.prepare("SELECT record FROM spectra_internal.statements ORDER BY created_us")?;
+    let stored: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let (mut kept, mut recovered) = (Vec::new(), Vec::new());
+    for text in stored {
+        let Ok(mut record) = serde_json::from_str::<Record>(&text) else { continue };
+        if !record.status.is_terminal() {
+            record.end_unfinished(StatementStatus::Failed, spectra_worker::ports::STOPPED_UNDER_STATEMENT, Utc::now());
+            save(conn, &record)?;
+            recovered.push(record.clone());
+        }
+        kept.push(record);
+    }
+    Ok((kept, recovered))
+}
+
+/// Records a newly submitted statement.
+pub(crate) fn insert(conn: &Connection, record: &Record) -> LedgerResult<()> {
+    conn.execute(
+        "INSERT INTO spectra_internal.statements (id, status, created_us, record) VALUES (?, ?, ?, ?)",
+        params![record.id, record.status.as_str(), record.created_at.timestamp_micros(), json(record)],
+    )?;
+    Ok(())
+}
+
+/// Overwrites a statement's record (inside the caller's transaction, if it has one).
+pub(crate) fn save(conn: &Connection, record: &Record) -> LedgerResult<()> {
+    conn.execute(
+        "UPDATE spectra_internal.statements SET status = ?, record = ? WHERE id = ?",
+        params![record.status.as_str(), json(record), record.id],
+    )?;
+    Ok(())
+}
+
+/// The next Redshift-style query id.
+pub(crate) fn next_query_id(conn: &Connection) -> LedgerResult<i64> {
+    conn.query_row("SELECT nextval('spectra_internal.query_ids')", [], |r| r.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statements::Run;
+
+    fn running(id: &str) -> Record {
+        let now = Utc::now();
+        Record {
+            id: id.into(),
+            client_token: None,
+            statement_name: Some("spectra:acme:bulk-1:1".into()),
+            db_user: None,
+            parameters: Vec::new(),
+            is_batch: false,
+            with_event: true,
+            status: StatementStatus::Started,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            duration_ns: 0,
+            runs: vec![Run {
+                sql: "INSERT INTO t VALUES (1)".into(),
+                status: StatementStatus::Started,
+                error: None,
+                has_result_set: false,
+                result_rows: -1,
+                redshift_query_id: -1,
+                created_at: now,
+                updated_at: now,
+                duration_ns: 0,
+            }],
+        }
+    }
+
+    #[test]
+    fn statements_running_when_the_process_died_are_failed_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.duckdb");
+        {
+            let conn = Connection::open(&path).unwrap();
+            open(&conn).unwrap();
+            insert(&conn, &running("a")).unwrap();
+            // The process dies here: the statement's end is never recorded.
+        }
+        let conn = Connection::open(&path).unwrap();
+        let (kept, recovered) = open(&conn).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].status, StatementStatus::Failed);
+        assert_eq!(recovered[0].runs[0].status, StatementStatus::Failed);
+        assert!(recovered[0].error.as_deref().unwrap_or_default().contains("nothing it did was committed"));
+        // Recovery is recorded: a second reopen has nothing left to recover.
+        assert!(open(&conn).unwrap().1.is_empty());
+    }
+}

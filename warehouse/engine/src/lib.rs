@@ -1,0 +1,378 @@
+//! The local warehouse: DuckDB (bundled) with Redshift Data API semantics, behind the
+//! `Warehouse` port — what `spectra up` runs statements on, and what the Data API emulator
+//! (`spectra-emulator`) serves. The only crate of the workspace that links DuckDB besides it.
+//!
+//! # Layout
+//! - this file: [`DuckWarehouse`] — submit, describe, cancel, results; client tokens; the
+//!   active-statement limit.
+//! - `engine`: opening DuckDB hermetic; `confine`: the tenant boundary (what a tenant's
+//!   statement may run, checked with the engine's own parser); `shutdown`: stopping within a
+//!   deadline.
+//! - `statements`: the statement record and its DescribeStatement view; `catalog`: metadata
+//!   queries and the statement list, for the Data API emulator.
+//! - `ledger`: the record's durable copy, committed with the statement's own transaction.
+//! - `runs`: a statement's blocking thread (run, record, announce its status-change event);
+//!   `exec`: running it on its own connection, in one transaction.
+//! - `params`: `:name` parameters; `types`: Field and Redshift type mapping.
+//! - `unload`, `copy`, `options`: Redshift's UNLOAD and COPY against the local object store
+//!   (`remote`: mirrored to S3 for the emulator);
+//!   `like`: `CREATE TABLE ... (LIKE ...)`.
+//! - `admin`: operator SQL (`spectra sql`, `POST /admin/sql`); `open`: the warehouse of
+//!   an embedded platform's data directory.
+//!
+//! Results of queries are kept in memory (the most recent [`MAX_KEPT_RESULTS`]); after a restart
+//! DescribeStatement still answers from the ledger, but GetStatementResult of an older
+//! statement is "not found", as after the Data API's retention.
+
+mod admin;
+mod catalog;
+mod confine;
+mod copy;
+mod engine;
+mod events;
+mod exec;
+mod ledger;
+mod like;
+mod open;
+mod options;
+mod params;
+mod remote;
+mod runs;
+mod shutdown;
+mod statements;
+mod tokens;
+mod types;
+mod unload;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use duckdb::Connection;
+
+pub use self::admin::{SqlOutcome, SqlRequest, admin_routes, run_script};
+pub use self::confine::Access;
+pub use self::events::StatementEventSink;
+use self::exec::StoredResult;
+pub use self::open::open_in;
+pub(crate) use self::params::split_script;
+pub use self::remote::RemoteObjects;
+use self::statements::{Record, split_id, validate};
+pub use self::unload::files_under;
+use spectra_worker::ports::{
+    Queue, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, Warehouse, WarehouseError,
+};
+
+/// How many result sets stay in memory for GetStatementResult.
+pub const MAX_KEPT_RESULTS: usize = 256;
+/// How often a cancelled statement is interrupted again until it has ended.
+const CANCEL_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+/// The Data API's limit on statements in one batch.
+pub const MAX_BATCH_STATEMENTS: usize = 40;
+
+/// Settings of the embedded warehouse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarehouseConfig {
+    /// Statements allowed to be submitted or running at once; one more is refused with
+    /// "active statements exceeded", as the Data API does.
+    pub max_active_statements: usize,
+    /// Rows per GetStatementResult page.
+    pub page_size: usize,
+    /// Region named in status-change events.
+    pub region: String,
+    /// Who may run what: tenants' statements confined to their grants.
+    pub access: Access,
+}
+
+impl Default for WarehouseConfig {
+    fn default() -> Self {
+        Self { max_active_statements: 16, page_size: 1000, region: "local".into(), access: Access::default() }
+    }
+}
+
+struct Entry {
+    record: Record,
+    cancelled: Arc<AtomicBool>,
+    interrupt: Option<Arc<duckdb::InterruptHandle>>,
+}
+
+#[derive(Default)]
+struct Registry {
+    entries: HashMap<String, Entry>,
+    tokens: HashMap<String, String>,
+    results: HashMap<String, Arc<StoredResult>>,
+    result_order: VecDeque<String>,
+}
+
+struct Inner {
+    root: Mutex<Connection>,
+    policy: Arc<confine::Policy>,
+    /// Set by [`DuckWarehouse::stop`]: no new statement, running ones are interrupted.
+    stopping: Arc<AtomicBool>,
+    /// Statement threads not yet done (their event sent): a stop waits for them.
+    threads: AtomicUsize,
+    object_root: PathBuf,
+    config: WarehouseConfig,
+    registry: Mutex<Registry>,
+    events: Option<Arc<dyn StatementEventSink>>,
+    remote: Option<Arc<dyn RemoteObjects>>,
+}
+
+/// DuckDB behind the `Warehouse` port. Cheap to clone.
+#[derive(Clone)]
+pub struct DuckWarehouse {
+    inner: Arc<Inner>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> WarehouseError {
+    WarehouseError::Unavailable(e.to_string())
+}
+
+impl Inner {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn connection(&self) -> Result<Connection, WarehouseError> {
+        self.root.lock().unwrap_or_else(|p| p.into_inner()).try_clone().map_err(unavailable)
+    }
+}
+
+impl DuckWarehouse {
+    /// Opens (creating) the database file `db_path`; `s3://bucket/key` maps to
+    /// `object_root/bucket/key`; status-change events of `WithEvent` statements go to `events`.
+    pub async fn open(
+        db_path: &Path,
+        object_root: &Path,
+        config: WarehouseConfig,
+        events: Option<Arc<dyn Queue>>,
+    ) -> Result<Self, WarehouseError> {
+        let sink = events.map(|q| Arc::new(events::QueueSink(q)) as Arc<dyn StatementEventSink>);
+        Self::open_with(db_path, object_root, config, sink, None).await
+    }
+
+    /// [`DuckWarehouse::open`] with events to any sink, and UNLOAD/COPY mirrored to a remote
+    /// object store through `object_root` (the emulator's S3).
+    pub async fn open_with(
+        db_path: &Path,
+        object_root: &Path,
+        config: WarehouseConfig,
+        events: Option<Arc<dyn StatementEventSink>>,
+        remote: Option<Arc<dyn RemoteObjects>>,
+    ) -> Result<Self, WarehouseError> {
+        if config.max_active_statements == 0 || config.page_size == 0 {
+            return Err(WarehouseError::Validation("max_active_statements and page_size must be at least 1".into()));
+        }
+        let (path, objects) = (db_path.to_owned(), object_root.to_owned());
+        let (root, policy, kept, recovered) = tokio::task::spawn_blocking(move || {
+            let (conn, policy) = engine::open(&path, &objects).map_err(unavailable)?;
+            let (kept, recovered) = ledger::open(&conn).map_err(unavailable)?;
+            Ok::<_, WarehouseError>((conn, policy, kept, recovered))
+        })
+        .await
+        .map_err(unavailable)??;
+        let mut registry = Registry::default();
+        for record in kept {
+            if let Some(token) = &record.client_token {
+                registry.tokens.insert(token.clone(), record.id.clone());
+            }
+            let entry = Entry { record, cancelled: Arc::new(AtomicBool::new(false)), interrupt: None };
+            registry.entries.insert(entry.record.id.clone(), entry);
+        }
+        let warehouse = Self {
+            inner: Arc::new(Inner {
+                root: Mutex::new(root),
+                policy: Arc::new(policy),
+                stopping: Arc::new(AtomicBool::new(false)),
+                threads: AtomicUsize::new(0),
+                object_root: object_root.to_owned(),
+                config,
+                registry: Mutex::new(registry),
+                events,
+                remote,
+            }),
+        };
+        for record in recovered.iter().filter(|r| r.with_event) {
+            warehouse.announce(record).await;
+        }
+        Ok(warehouse)
+    }
+}
+
+impl DuckWarehouse {
+    /// Makes a registered submit durable (before its id is handed out), then starts its run;
+    /// if the ledger refuses it, forgets it.
+    async fn store_and_run(
+        &self,
+        record: Record,
+        bound: Option<params::Bound>,
+        cancelled: Arc<AtomicBool>,
+        token: Option<String>,
+    ) -> Result<(), WarehouseError> {
+        let stored = record.clone();
+        let inserted = match self.inner.connection() {
+            Ok(conn) => tokio::task::spawn_blocking(move || ledger::insert(&conn, &stored).map_err(unavailable))
+                .await
+                .map_err(unavailable)
+                .and_then(|inserted| inserted),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = inserted {
+            let mut registry = self.inner.registry();
+            registry.entries.remove(&record.id);
+            if let Some(token) = &token {
+                registry.tokens.remove(token);
+            }
+            return Err(e);
+        }
+        self.spawn_run(record, bound, cancelled);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Warehouse for DuckWarehouse {
+    async fn execute(&self, request: StatementRequest) -> Result<String, WarehouseError> {
+        validate(&request)?;
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            return Err(WarehouseError::Unavailable("the warehouse is stopping".into()));
+        }
+        let bound = match &request.sql {
+            Sql::Single { sql, parameters } => Some(params::bind(sql, parameters)?),
+            Sql::Batch(_) => None,
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let record = Record::submitted(&request, &id);
+        let cancelled = Arc::new(AtomicBool::new(false));
+        {
+            let mut registry = self.inner.registry();
+            if let Some(existing) = request.client_token.as_ref().and_then(|t| registry.tokens.get(t)) {
+                return Ok(existing.clone());
+            }
+            let active = registry.entries.values().filter(|e| !e.record.status.is_terminal()).count();
+            if active >= self.inner.config.max_active_statements {
+                return Err(WarehouseError::ActiveStatementsExceeded(format!(
+                    "{active} statements are active; the limit is {}",
+                    self.inner.config.max_active_statements
+                )));
+            }
+            if let Some(token) = &request.client_token {
+                registry.tokens.insert(token.clone(), id.clone());
+            }
+            let entry = Entry { record: record.clone(), cancelled: Arc::clone(&cancelled), interrupt: None };
+            registry.entries.insert(id.clone(), entry);
+        }
+        // From here the statement is registered under its client token, so it must reach its
+        // run even if the caller goes away (a Data API client that disconnects, a worker killed
+        // mid-request): a retry with the token gets this id, and an id whose run never starts
+        // stays SUBMITTED forever. So the rest runs as a task of its own, not in this future.
+        let this = self.clone();
+        let token = request.client_token.clone();
+        tokio::spawn(async move { this.store_and_run(record, bound, cancelled, token).await })
+            .await
+            .map_err(unavailable)??;
+        Ok(id)
+    }
+
+    async fn describe(&self, id: &str) -> Result<StatementDescription, WarehouseError> {
+        let (base, sub) = split_id(id);
+        let registry = self.inner.registry();
+        registry
+            .entries
+            .get(base)
+            .and_then(|e| e.record.describe(sub))
+            .ok_or_else(|| WarehouseError::NotFound(id.to_owned()))
+    }
+
+    async fn cancel(&self, id: &str) -> Result<bool, WarehouseError> {
+        let base = split_id(id).0.to_owned();
+        {
+            let registry = self.inner.registry();
+            let entry = registry.entries.get(&base).ok_or_else(|| WarehouseError::NotFound(id.to_owned()))?;
+            if entry.record.status.is_terminal() {
+                return Ok(false);
+            }
+            entry.cancelled.store(true, Ordering::SeqCst);
+        }
+        // DuckDB forgets an interrupt that arrives between two queries of a connection (the next
+        // query clears it), and a statement checks the flag only between its steps. So keep
+        // interrupting until the statement has ended: the first interrupt that lands on a
+        // running query stops it.
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                {
+                    let registry = inner.registry();
+                    let Some(entry) = registry.entries.get(&base) else { return };
+                    // Done, or the statement has honoured the cancel and is cleaning up.
+                    if entry.record.status.is_terminal() || !entry.cancelled.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Some(interrupt) = &entry.interrupt {
+                        interrupt.interrupt();
+                    }
+                }
+                tokio::time::sleep(CANCEL_RETRY).await;
+            }
+        });
+        Ok(true)
+    }
+
+    async fn check_query(&self, sql: &Sql, db_user: Option<&str>) -> Result<(), WarehouseError> {
+        let Some(principal) = self.inner.config.access.principal(db_user) else { return Ok(()) };
+        let text = match sql {
+            Sql::Single { sql, parameters } => params::bind(sql, parameters)?.sql,
+            Sql::Batch(_) => return Err(WarehouseError::Validation("a tenant query is one statement".into())),
+        };
+        let conn = self.inner.connection()?;
+        let policy = Arc::clone(&self.inner.policy);
+        tokio::task::spawn_blocking(move || {
+            conn.execute_batch(&principal.search_path_sql()).map_err(unavailable)?;
+            confine::check(&conn, &policy, &principal, &text).map(drop).map_err(WarehouseError::Refused)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn results(&self, id: &str, next_token: Option<&str>) -> Result<ResultPage, WarehouseError> {
+        let (base, sub) = split_id(id);
+        let registry = self.inner.registry();
+        let entry = registry.entries.get(base).ok_or_else(|| WarehouseError::NotFound(id.to_owned()))?;
+        let record = &entry.record;
+        if record.is_batch && sub.is_none() {
+            return Err(WarehouseError::Validation(format!("{id} is a batch; ask for the results of {id}:<n>")));
+        }
+        let description = record.describe(sub).ok_or_else(|| WarehouseError::NotFound(id.to_owned()))?;
+        if description.status != StatementStatus::Finished {
+            return Err(WarehouseError::Validation(format!(
+                "statement {id} is {}, not FINISHED",
+                description.status.as_str()
+            )));
+        }
+        if !description.has_result_set {
+            return Err(WarehouseError::NotFound(format!("statement {id} has no result set")));
+        }
+        let result = registry
+            .results
+            .get(id)
+            .ok_or_else(|| WarehouseError::NotFound(format!("the results of {id} have expired")))?;
+        let offset = match next_token {
+            None => 0,
+            Some(t) => t
+                .strip_prefix("row-")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n <= result.rows.len())
+                .ok_or_else(|| WarehouseError::Validation("invalid NextToken".into()))?,
+        };
+        let end = (offset + self.inner.config.page_size).min(result.rows.len());
+        Ok(ResultPage {
+            columns: result.columns.clone(),
+            records: result.rows[offset..end].to_vec(),
+            total_rows: result.rows.len() as u64,
+            next_token: (end < result.rows.len()).then(|| format!("row-{end}")),
+        })
+    }
+}
