@@ -3,15 +3,12 @@
 //! contradictory setting stops the command at start, naming the setting.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::process::ExitCode;
 
 use anyhow::Context;
-use spectra_api::AppState;
-use spectra_aws::{AwsOptions, AwsPlatform, AwsSettings, DynamoKeyStore, parse_config_file};
-use spectra_worker::handler::Worker;
+use spectra::app::{ApiConfig, App, AwsConfig, WorkerConfig};
+use spectra_aws::{AwsOptions, AwsSettings, DynamoKeyStore, parse_config_file};
 use spectra_worker::platform::Settings;
-use spectra_worker::producer::Producer;
-use spectra_worker::{consumer, reconciler};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ApiArgs, AwsArgs, WorkerArgs};
@@ -29,66 +26,50 @@ pub fn lookup(args: &AwsArgs) -> anyhow::Result<impl Fn(&str) -> Option<String>>
     Ok(move |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty()).or_else(|| file.get(key).cloned()))
 }
 
-async fn connect(args: &AwsArgs, base: Settings) -> anyhow::Result<AwsPlatform> {
-    let settings = AwsSettings::from_lookup(lookup(args)?).context("AWS mode is not configured")?;
-    tracing::info!(queue = %settings.queue_url, table = %settings.table, bucket = %settings.bucket, "connecting");
-    AwsPlatform::connect(&settings, base).await.context("AWS mode cannot use its resources")
+/// The application AWS mode's settings describe, with the worker's and the API's flags.
+async fn connect(args: &AwsArgs, settings: Settings, worker: WorkerConfig, api: ApiConfig) -> anyhow::Result<App> {
+    let aws = AwsSettings::from_lookup(lookup(args)?).context("AWS mode is not configured")?;
+    Ok(App::aws(AwsConfig { aws, settings, worker, api }).await?)
 }
 
 /// Runs a worker until SIGTERM or Ctrl-C, then drains like `spectra up`.
-pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<bool> {
-    let aws = connect(&args.aws, serve::settings(&args.worker, Settings::default())).await?;
+pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let settings = serve::settings(&args.worker, Settings::default());
+    let app = connect(&args.aws, settings, serve::worker_config(&args.worker), ApiConfig::default()).await?;
     let shutdown = CancellationToken::new();
-    let faults = serve::faults(&args.worker);
-    let worker = Arc::new(Worker::new(aws.platform.clone(), faults.warehouse(aws.warehouse.clone())));
-    let config = serve::consumer_config(&args.worker);
-    let consumer =
-        tokio::spawn(consumer::run(faults.queue(aws.platform.queue.clone()), worker, config, shutdown.clone()));
-    let interval = args.worker.reconcile_interval;
-    let sweeper = tokio::spawn(reconciler::run(aws.platform.clone(), interval, shutdown.clone()));
+    let worker = app.start_worker(&shutdown);
     let signals = serve::StopSignals::install()?;
     tracing::info!("worker running");
     let signal = signals.wait().await;
-    tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.worker.shutdown_deadline);
+    tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.worker.shutdown_deadline.0);
     shutdown.cancel();
-    let stats = consumer.await.context("the consumer stopped abnormally")?;
-    let _ = sweeper.await;
+    let stats = worker.join().await.context("the worker stopped abnormally")?;
     tracing::info!(
         acked = stats.acked.load(std::sync::atomic::Ordering::Relaxed),
         released = stats.released.load(std::sync::atomic::Ordering::Relaxed),
         "stopped"
     );
-    Ok(true)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Serves the REST API until SIGTERM or Ctrl-C.
-pub async fn run_api(args: ApiArgs) -> anyhow::Result<bool> {
-    let base = Settings { query_deadline: args.query_deadline, ..Settings::default() };
-    let aws = connect(&args.aws, base).await?;
+pub async fn run_api(args: ApiArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings { query_deadline: args.query_deadline.0, ..Settings::default() };
+    let app = connect(&args.aws, settings, WorkerConfig::default(), serve::api_config(&args.api).await?).await?;
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let mut state = AppState::new(
-        Producer::new(aws.platform.clone()),
-        Arc::new(aws.keys.clone()),
-        aws.warehouse.clone(),
-        Arc::new(aws.idempotency.clone()),
-        Arc::new(aws.rates.clone()),
-    );
-    state.jwt = serve::jwt_config(&args.api).await?;
-    state.limits = args.api.rate_limits;
     let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, spectra_api::router(state)).with_graceful_shutdown(stop.cancelled_owned()).await
-    });
+    let (stop, router) = (shutdown.clone(), app.router());
+    let server =
+        tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await });
     let signals = serve::StopSignals::install()?;
     tracing::info!("listening on http://{addr}");
     let signal = signals.wait().await;
     tracing::info!(signal, "stopping");
     shutdown.cancel();
     server.await.context("the server stopped abnormally")?.context("serving")?;
-    Ok(true)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The API key table of AWS mode: only `SPECTRA_TABLE` (and the region/endpoint) is needed.

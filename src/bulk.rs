@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -41,7 +42,7 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 /// Runs `spectra bulk ...`.
-pub async fn run(args: BulkArgs) -> anyhow::Result<bool> {
+pub async fn run(args: BulkArgs) -> anyhow::Result<ExitCode> {
     let tenant = TenantId::parse(&args.tenant).with_context(|| format!("--tenant {:?}", args.tenant))?;
     let (producer, running) = producer(&args.data_dir).await?;
     match args.command {
@@ -75,7 +76,7 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<bool> {
     }
 }
 
-async fn create_job(producer: &Producer, tenant: &TenantId, args: CreateArgs) -> anyhow::Result<bool> {
+async fn create_job(producer: &Producer, tenant: &TenantId, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let request = BulkJobRequest {
         operation: args.operation,
         object: args.object,
@@ -90,7 +91,7 @@ async fn create_job(producer: &Producer, tenant: &TenantId, args: CreateArgs) ->
     } else {
         writeln!(std::io::stdout().lock(), "{}", job.job_id)?;
     }
-    Ok(true)
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn upload(
@@ -98,7 +99,7 @@ async fn upload(
     tenant: &TenantId,
     job: &JobId,
     files: &[std::path::PathBuf],
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<ExitCode> {
     for path in files {
         let file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
         let size = file.metadata().await?.len();
@@ -108,13 +109,13 @@ async fn upload(
             producer.upload(tenant, job, None, body).await.with_context(|| format!("uploading {}", path.display()))?;
         writeln!(std::io::stdout().lock(), "uploaded {} as {} ({} bytes)", path.display(), meta.key, meta.size)?;
     }
-    Ok(true)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One line about a job's state, on stdout.
-fn say(job: &Job) -> anyhow::Result<bool> {
+fn say(job: &Job) -> anyhow::Result<ExitCode> {
     writeln!(std::io::stdout().lock(), "{} {}", job.job_id(), job.state().as_str())?;
-    Ok(true)
+    Ok(ExitCode::SUCCESS)
 }
 
 fn finished(job: &Job) -> bool {
@@ -130,14 +131,15 @@ async fn get(
     id: &JobId,
     wait: bool,
     timeout: Duration,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut last_state = None;
     loop {
         let job = producer.get(tenant, id).await?;
         if !wait || finished(&job) {
             print_json(&job)?;
-            return Ok(!wait || matches!(job.state(), AnyState::Bulk(BulkState::JobComplete)));
+            let completed = matches!(job.state(), AnyState::Bulk(BulkState::JobComplete));
+            return Ok(if !wait || completed { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }
         if last_state != Some(job.state()) {
             // Progress goes to stderr, so stdout stays the final record.
@@ -152,7 +154,7 @@ async fn get(
     }
 }
 
-fn list(jobs: &[Job], next: Option<&str>) -> anyhow::Result<bool> {
+fn list(jobs: &[Job], next: Option<&str>) -> anyhow::Result<ExitCode> {
     let columns = ["job_id", "operation", "object", "state", "processed", "failed", "created_at"].map(String::from);
     let rows: Vec<Vec<String>> = jobs
         .iter()
@@ -174,10 +176,10 @@ fn list(jobs: &[Job], next: Option<&str>) -> anyhow::Result<bool> {
     if let Some(next) = next {
         writeln!(out, "more: --page {next}")?;
     }
-    Ok(true)
+    Ok(ExitCode::SUCCESS)
 }
 
-fn show_results(results: &JobResults, json: bool) -> anyhow::Result<bool> {
+fn show_results(results: &JobResults, json: bool) -> anyhow::Result<ExitCode> {
     let file = |f: &spectra_worker::results::ResultFile| json!({"key": f.key, "download_url": f.download_url, "size_bytes": f.size_bytes, "row_count": f.row_count});
     if json {
         print_json(&json!({
@@ -188,7 +190,7 @@ fn show_results(results: &JobResults, json: bool) -> anyhow::Result<bool> {
             "files": results.files.iter().map(file).collect::<Vec<_>>(),
             "failed_records": results.failed_records.as_ref().map(file),
         }))?;
-        return Ok(true);
+        return Ok(ExitCode::SUCCESS);
     }
     let columns = ["file", "rows", "bytes", "download_url"].map(String::from);
     let mut rows: Vec<Vec<String>> = results
@@ -204,5 +206,5 @@ fn show_results(results: &JobResults, json: bool) -> anyhow::Result<bool> {
     }
     let expires = results.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     writeln!(std::io::stdout().lock(), "{}\nlinks expire at {expires}", table::render_text(&columns, &rows))?;
-    Ok(true)
+    Ok(ExitCode::SUCCESS)
 }

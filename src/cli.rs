@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 
 use spectra_worker::faults::Faults;
 
-use crate::duration::parse_duration;
+use spectra_worker::consumer::ConsumerConfig;
+use spectra_worker::platform::Settings;
+use spectra_worker::reconciler;
+
+use crate::duration::{Span, parse_duration};
 
 /// Spectra: run bulk data work against Amazon Redshift — an event-driven job worker, the REST API
 /// in front of it, and an embedded platform that runs both on one machine with no AWS account.
@@ -156,42 +160,42 @@ pub struct UpArgs {
 #[derive(Debug, Args)]
 pub struct WorkerOptions {
     /// Receive loops on the work queue.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = ConsumerConfig::default().loops)]
     pub loops: usize,
     /// Messages handled at once.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = ConsumerConfig::default().max_in_flight)]
     pub max_in_flight: usize,
     /// Rows a COPY may reject (reported as failed records) before an ingest job fails.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = Settings::default().max_error)]
     pub max_error: u64,
     /// How often the reconciler sweeps for stuck jobs (e.g. 30s, 5m).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub reconcile_interval: Duration,
+    #[arg(long, default_value_t = Span(reconciler::DEFAULT_INTERVAL))]
+    pub reconcile_interval: Span,
     /// How long a job may sit unchanged before the reconciler looks at it.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub reconcile_grace: Duration,
+    #[arg(long, default_value_t = Span(Settings::default().reconcile_grace))]
+    pub reconcile_grace: Span,
     /// Longest a bulk job may run, counted from its creation; then it is cancelled and fails.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    pub bulk_deadline: Duration,
+    #[arg(long, default_value_t = Span(Settings::default().bulk_deadline))]
+    pub bulk_deadline: Span,
     /// Longest an async query job may run.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub query_deadline: Duration,
+    #[arg(long, default_value_t = Span(Settings::default().query_deadline))]
+    pub query_deadline: Span,
     /// How long an ingest job may stay Open waiting for its upload.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    pub upload_window: Duration,
+    #[arg(long, default_value_t = Span(Settings::default().upload_window))]
+    pub upload_window: Span,
     /// Visibility timeout of received messages (a heartbeat extends it for long handlers).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub visibility_timeout: Duration,
+    #[arg(long, default_value_t = Span(ConsumerConfig::default().visibility))]
+    pub visibility_timeout: Span,
     /// Long-poll wait of each receive (SQS allows up to 20s). A worker that stops mid-poll can
     /// still be handed messages it never sees, which then wait out their visibility timeout;
     /// a shorter wait narrows that window at the cost of more receive calls.
-    #[arg(long, default_value = "20s", value_parser = parse_duration)]
-    pub receive_wait: Duration,
+    #[arg(long, default_value_t = Span(ConsumerConfig::default().wait))]
+    pub receive_wait: Span,
     /// At shutdown, how long in-flight messages may take before they are released, and (in
     /// `spectra up`) how long running statements are interrupted for before the process exits;
     /// interrupted statements are retried after the next start.
-    #[arg(long, alias = "shutdown-timeout", default_value = "25s", value_parser = parse_duration)]
-    pub shutdown_deadline: Duration,
+    #[arg(long, alias = "shutdown-timeout", default_value_t = Span(ConsumerConfig::default().shutdown_deadline))]
+    pub shutdown_deadline: Span,
     /// For fault drills (`spectra chaos`) only: inject faults where the worker meets the queue
     /// and the warehouse, each with a probability — `duplicate=P` (a received message is
     /// delivered again), `drop-events=P` (a statement status event is lost), `throttle=P` (a
@@ -292,8 +296,8 @@ pub struct ApiArgs {
     #[arg(long, default_value = "127.0.0.1:8080", env = "SPECTRA_LISTEN")]
     pub listen: SocketAddr,
     /// Longest a synchronous query may wait for a free warehouse slot and run.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub query_deadline: Duration,
+    #[arg(long, default_value_t = Span(Settings::default().query_deadline))]
+    pub query_deadline: Span,
     /// REST API settings: JWTs, rate limits.
     #[command(flatten)]
     pub api: ApiOptions,

@@ -1,5 +1,7 @@
 //! `spectra redshift-emulator`: the Redshift Data API on loopback, until SIGTERM or Ctrl-C.
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use spectra_emulator::{Emulator, EmulatorOptions, router};
 use tokio_util::sync::CancellationToken;
@@ -8,7 +10,7 @@ use crate::cli::EmulatorArgs;
 use crate::serve;
 
 /// Serves the emulator.
-pub async fn run(args: EmulatorArgs) -> anyhow::Result<bool> {
+pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
     if !args.listen.ip().is_loopback() {
         anyhow::bail!("--listen {}: the emulator accepts any credentials, so it serves loopback only", args.listen);
     }
@@ -36,5 +38,5 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<bool> {
     tracing::info!(signal, "stopping");
     shutdown.cancel();
     server.await.context("the server stopped abnormally")?.context("serving")?;
-    Ok(true)
+    Ok(ExitCode::SUCCESS)
 }

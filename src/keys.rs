@@ -2,6 +2,7 @@
 //! or, with `--aws`, in the AWS job table (`spectra api`).
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 #[cfg(feature = "embedded")]
@@ -31,7 +32,7 @@ async fn open(args: &KeyStoreArgs) -> anyhow::Result<Box<dyn KeyStore>> {
 }
 
 /// Runs `spectra keys ...`.
-pub async fn run(command: KeysCmd) -> anyhow::Result<bool> {
+pub async fn run(command: KeysCmd) -> anyhow::Result<ExitCode> {
     match command {
         KeysCmd::Create { tenant, store } => {
             let tenant = TenantId::parse(&tenant).with_context(|| format!("--tenant {tenant:?}"))?;
@@ -45,14 +46,14 @@ pub async fn run(command: KeysCmd) -> anyhow::Result<bool> {
                 if store.aws { " --aws" } else { "" }
             )?;
             writeln!(std::io::stdout().lock(), "{}", minted.key)?;
-            Ok(true)
+            Ok(ExitCode::SUCCESS)
         }
         KeysCmd::Revoke { key_id, store } => {
             if !open(&store).await?.revoke(&key_id).await? {
                 bail!("no active key with id {key_id}");
             }
             writeln!(std::io::stdout().lock(), "revoked {key_id}")?;
-            Ok(true)
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

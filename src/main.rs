@@ -37,7 +37,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Cmd};
 
-async fn run(cli: Cli) -> anyhow::Result<bool> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         #[cfg(feature = "embedded")]
         Cmd::Sql(args) => sql::run(args).await,
@@ -97,8 +97,7 @@ fn main() -> ExitCode {
         outcome
     });
     match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(code) => code,
         Err(error) => {
             // The binary edge: one line with the whole cause chain, no backtrace, exit 1.
             #[allow(clippy::print_stderr)]

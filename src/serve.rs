@@ -1,9 +1,10 @@
-//! What the long-running commands (`up`, `worker`, `api`) share: stop signals, JWT settings,
-//! the worker's settings from its flags.
+//! What the long-running commands (`up`, `worker`, `api`) share: stop signals, and the
+//! application's configuration from their flags.
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use spectra::app::{ApiConfig, WorkerConfig};
 use spectra_api::JwtConfig;
 use spectra_worker::consumer::ConsumerConfig;
 use spectra_worker::platform::Settings;
@@ -38,7 +39,7 @@ impl StopSignals {
 }
 
 /// The JWT configuration the flags ask for; `None` when no key is given (API keys only).
-pub async fn jwt_config(args: &ApiOptions) -> anyhow::Result<Option<Arc<JwtConfig>>> {
+async fn jwt_config(args: &ApiOptions) -> anyhow::Result<Option<Arc<JwtConfig>>> {
     let mut config = match &args.jwt_public_key_file {
         Some(path) => {
             let pem = tokio::fs::read_to_string(path)
@@ -75,31 +76,28 @@ pub async fn jwt_config(args: &ApiOptions) -> anyhow::Result<Option<Arc<JwtConfi
 pub fn settings(options: &WorkerOptions, base: Settings) -> Settings {
     Settings {
         max_error: options.max_error,
-        upload_window: options.upload_window,
-        bulk_deadline: options.bulk_deadline,
-        query_deadline: options.query_deadline,
-        reconcile_grace: options.reconcile_grace,
+        upload_window: options.upload_window.0,
+        bulk_deadline: options.bulk_deadline.0,
+        query_deadline: options.query_deadline.0,
+        reconcile_grace: options.reconcile_grace.0,
         ..base
     }
 }
 
-/// The consumer configuration the worker flags set.
-pub fn consumer_config(options: &WorkerOptions) -> ConsumerConfig {
-    ConsumerConfig {
+/// The worker configuration the worker flags set.
+pub fn worker_config(options: &WorkerOptions) -> WorkerConfig {
+    let consumer = ConsumerConfig {
         loops: options.loops,
         max_in_flight: options.max_in_flight,
-        visibility: options.visibility_timeout,
-        wait: options.receive_wait.min(std::time::Duration::from_secs(20)),
-        shutdown_deadline: options.shutdown_deadline,
+        visibility: options.visibility_timeout.0,
+        wait: options.receive_wait.0.min(std::time::Duration::from_secs(20)),
+        shutdown_deadline: options.shutdown_deadline.0,
         ..ConsumerConfig::default()
-    }
+    };
+    WorkerConfig { consumer, reconcile_interval: Some(options.reconcile_interval.0), faults: options.inject_faults }
 }
 
-/// The faults `--inject-faults` asks for, announced loudly when there are any.
-pub fn faults(options: &WorkerOptions) -> spectra_worker::faults::Faults {
-    let faults = options.inject_faults;
-    if faults.any() {
-        tracing::warn!(?faults, "injecting faults (--inject-faults): for drills only, never in production");
-    }
-    faults
+/// The API configuration the API flags set (reading the JWT key files they name).
+pub async fn api_config(args: &ApiOptions) -> anyhow::Result<ApiConfig> {
+    Ok(ApiConfig { jwt: jwt_config(args).await?, limits: args.rate_limits })
 }

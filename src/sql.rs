@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use spectra_local::{ADDR_FILE, TOKEN_FILE};
@@ -59,7 +60,7 @@ fn rows(n: usize) -> String {
     if n == 1 { "1 row".to_owned() } else { format!("{n} rows") }
 }
 
-fn print(outcomes: &[SqlOutcome], json: bool) -> anyhow::Result<bool> {
+fn print(outcomes: &[SqlOutcome], json: bool) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let mut ok = true;
     for o in outcomes {
@@ -75,11 +76,11 @@ fn print(outcomes: &[SqlOutcome], json: bool) -> anyhow::Result<bool> {
         }
         ok &= o.status == "FINISHED";
     }
-    Ok(ok)
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Runs `spectra sql`; false when a statement failed.
-pub async fn run(args: SqlArgs) -> anyhow::Result<bool> {
+/// Runs `spectra sql`; exits with failure when a statement failed.
+pub async fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
     let script = args.sql.join(";\n");
     let outcomes = match via_running_instance(&args.data_dir, &script).await? {
         Some(outcomes) => outcomes,

@@ -1,21 +1,14 @@
 //! `spectra up`: the embedded platform in one process — REST API, worker, reconciler, object
 //! links and operator SQL — on one data directory, until SIGTERM or Ctrl-C.
 
-use std::sync::Arc;
+use std::process::ExitCode;
 
 use anyhow::Context;
-use spectra_api::AppState;
+use spectra::app::{App, EmbeddedApp, EmbeddedConfig};
 use spectra_local::{ADDR_FILE, load_or_create_token};
-use spectra_local::{EmbeddedPlatform, object_routes};
 use spectra_state_machine::{Identifier, TenantId};
-use spectra_warehouse::{Access, WarehouseConfig, admin_routes};
-use spectra_worker::consumer;
-use spectra_worker::handler::Worker;
-use spectra_worker::platform::Settings;
-use spectra_worker::platform::parse_db_users;
-use spectra_worker::ports::KeyStore;
-use spectra_worker::producer::Producer;
-use spectra_worker::reconciler;
+use spectra_warehouse::{Access, WarehouseConfig};
+use spectra_worker::platform::{Settings, parse_db_users};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::UpArgs;
@@ -26,61 +19,25 @@ pub const DEMO_TENANT: &str = "demo";
 
 /// Runs until a stop signal, then drains: stop receiving, let in-flight handlers finish within
 /// the deadline (or release their messages), stop serving.
-pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
+pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {} (is another spectra up running?)", args.listen))?;
     let addr = listener.local_addr()?;
-    let db_users = parse_db_users(&args.db_users.join(",")).context("--db-user")?;
-    let base = Settings {
-        statement_events: !args.no_statement_events,
-        db_users,
-        derive_db_users: true,
-        ..Settings::default()
-    };
-    let settings = serve::settings(&args.worker, base);
-    let access = access(&settings, &args.grants)?;
     let data_dir = &args.data_dir;
-    let stack = EmbeddedPlatform::open(data_dir, &format!("http://{addr}"), settings).await?;
-    let warehouse_config =
-        WarehouseConfig { max_active_statements: args.max_active_statements, access, ..Default::default() };
-    let warehouse =
-        Arc::new(spectra_warehouse::open_in(&stack, data_dir, warehouse_config).await.with_context(|| {
-            format!("opening the warehouse in {} (is another spectra up using it?)", data_dir.display())
-        })?);
-    let token = load_or_create_token(data_dir).await.context("reading the admin token")?;
-
-    let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-    let mut api = AppState::new(
-        Producer::new(stack.platform.clone()),
-        Arc::new(stack.keys.clone()),
-        warehouse.clone(),
-        Arc::new(stack.idempotency.clone()),
-        Arc::new(stack.rates.clone()),
-    );
-    api.jwt = serve::jwt_config(&args.api).await?;
-    api.limits = args.api.rate_limits;
+    let config = config(&args, &format!("http://{addr}")).await?;
+    let EmbeddedApp { app, stack, duck } = App::embedded(config).await?;
     let shutdown = CancellationToken::new();
-    let router = spectra_api::router(api)
-        .merge(object_routes(stack.objects.clone()))
-        .merge(admin_routes(warehouse.clone(), token));
     let server = {
-        let stop = shutdown.clone();
+        let (stop, router) = (shutdown.clone(), app.router());
         tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await })
     };
-    let stop_warehouse = warehouse.clone();
-    let faults = serve::faults(&args.worker);
-    let worker = Arc::new(Worker::new(stack.platform.clone(), faults.warehouse(warehouse)));
-    let config = serve::consumer_config(&args.worker);
-    let queue = faults.queue(stack.platform.queue.clone());
-    let consumer = tokio::spawn(consumer::run(queue, worker, config, shutdown.clone()));
-    let interval = args.worker.reconcile_interval;
-    let sweeper = tokio::spawn(reconciler::run(stack.platform.clone(), interval, shutdown.clone()));
+    let worker = app.start_worker(&shutdown);
 
     tokio::fs::write(data_dir.join(ADDR_FILE), addr.to_string()).await.context("writing the address file")?;
     // The demo tenant's key (one per data directory), so the first request can be pasted as is.
     let demo = TenantId::parse(DEMO_TENANT).context("the demo tenant id")?;
-    let demo_key = crate::keys::demo_key(data_dir, &demo, keys.as_ref()).await?;
+    let demo_key = crate::keys::demo_key(data_dir, &demo, &stack.keys).await?;
     let signals = serve::StopSignals::install()?;
     tracing::info!(data_dir = %data_dir.display(), "listening on http://{addr}");
     tracing::info!(
@@ -88,17 +45,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
     );
 
     let signal = signals.wait().await;
-    tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.worker.shutdown_deadline);
+    tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.worker.shutdown_deadline.0);
     shutdown.cancel();
     // Running statements are interrupted at once (their jobs retry them after a restart), so
     // that requests waiting on them (a synchronous query, `spectra sql`) end too, the process
     // exits within the deadline, and the warehouse is free for the next start.
     // The warehouse's share leaves room for the runtime's exit grace, so that even a statement
     // that ignores interrupts cannot keep the process past the deadline.
-    let budget = args.worker.shutdown_deadline.saturating_sub(crate::EXIT_GRACE * 2);
-    let (consumed, left, _, served) = tokio::join!(consumer, stop_warehouse.stop(budget), sweeper, server);
+    let budget = args.worker.shutdown_deadline.0.saturating_sub(crate::EXIT_GRACE * 2);
+    let (worked, left, served) = tokio::join!(worker.join(), duck.stop(budget), server);
     let _ = tokio::fs::remove_file(data_dir.join(ADDR_FILE)).await;
-    let stats = consumed.context("the consumer stopped abnormally")?;
+    let stats = worked.context("the worker stopped abnormally")?;
     served.context("the server stopped abnormally")?.context("serving")?;
     if left > 0 {
         tracing::warn!(statements = left, "exiting with statements that did not stop in time");
@@ -108,7 +65,32 @@ pub async fn run(args: UpArgs) -> anyhow::Result<bool> {
         released = stats.released.load(std::sync::atomic::Ordering::Relaxed),
         "stopped"
     );
-    Ok(true)
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The application `spectra up`'s flags describe, its links pointing at `public_url`.
+async fn config(args: &UpArgs, public_url: &str) -> anyhow::Result<EmbeddedConfig> {
+    let db_users = parse_db_users(&args.db_users.join(",")).context("--db-user")?;
+    let base = Settings {
+        statement_events: !args.no_statement_events,
+        db_users,
+        derive_db_users: true,
+        ..Settings::default()
+    };
+    let settings = serve::settings(&args.worker, base);
+    let access = access(&settings, &args.grants)?;
+    let dir = &args.data_dir;
+    tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let token = load_or_create_token(dir).await.context("reading the admin token")?;
+    Ok(EmbeddedConfig {
+        data_dir: args.data_dir.clone(),
+        public_url: public_url.to_owned(),
+        settings,
+        warehouse: WarehouseConfig { max_active_statements: args.max_active_statements, access, ..Default::default() },
+        worker: serve::worker_config(&args.worker),
+        api: serve::api_config(&args.api).await?,
+        admin_token: Some(token),
+    })
 }
 
 /// The warehouse's grants from `--grant TENANT=SCHEMA[,SCHEMA...]` entries, keyed by each

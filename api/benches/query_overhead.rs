@@ -10,15 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spectra_api::AppState;
-use spectra_local::EmbeddedPlatform;
+use spectra::app::{App, EmbeddedApp, EmbeddedConfig};
 use spectra_state_machine::TenantId;
-use spectra_warehouse::WarehouseConfig;
-use spectra_worker::consumer::{self, ConsumerConfig};
-use spectra_worker::handler::Worker;
-use spectra_worker::platform::Settings;
 use spectra_worker::ports::{KeyStore, StatementRequest, Warehouse, mint_key, wait_for};
-use spectra_worker::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -38,28 +32,18 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let stack = EmbeddedPlatform::open(dir.path(), &base, Settings::default()).await.unwrap();
-    let warehouse = Arc::new(spectra_warehouse::open_in(&stack, dir.path(), WarehouseConfig::default()).await.unwrap());
+    let mut config = EmbeddedConfig::new(dir.path(), &base);
+    config.worker.consumer.wait = Duration::from_millis(200);
+    let EmbeddedApp { mut app, stack, duck: warehouse } = App::embedded(config).await.unwrap();
     let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
     let minted = mint_key(&TenantId::parse("bench").unwrap());
     keys.put(&minted.record).await.unwrap();
-    let mut state = AppState::new(
-        Producer::new(stack.platform.clone()),
-        Arc::new(stack.keys.clone()),
-        warehouse.clone(),
-        Arc::new(stack.idempotency.clone()),
-        Arc::new(stack.rates.clone()),
-    );
     // Measure the API, not the rate limiter's refusals.
-    state.limits.queries = u64::MAX;
+    app.api.limits.queries = u64::MAX;
     let stop = CancellationToken::new();
-    let serving = stop.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, spectra_api::router(state)).with_graceful_shutdown(serving.cancelled_owned()).await
-    });
-    let worker = Arc::new(Worker::new(stack.platform.clone(), warehouse.clone()));
-    let config = ConsumerConfig { wait: Duration::from_millis(200), ..ConsumerConfig::default() };
-    let consumer = tokio::spawn(consumer::run(stack.platform.queue.clone(), worker, config, stop.clone()));
+    let (serving, router) = (stop.clone(), app.router());
+    tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(serving.cancelled_owned()).await });
+    let worker = app.start_worker(&stop);
 
     let mut direct = Vec::with_capacity(n);
     for _ in 0..n {
@@ -89,5 +73,5 @@ async fn main() {
     let api_p50 = summary("POST /v1/queries SELECT 1", api);
     println!("p50 overhead of the API over the warehouse: {:.2} ms", api_p50 - warehouse_p50);
     stop.cancel();
-    consumer.await.unwrap();
+    worker.join().await.unwrap();
 }

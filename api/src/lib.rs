@@ -6,13 +6,13 @@
 //! - `queries`: `POST /v1/queries` — the guard, the row cap, synchronous runs, async jobs.
 //! - `jobs`: `/v1/jobs/{id}` (status, results, cancel).
 //! - `bulk`: `/v1/bulk/jobs` over the producer library.
-//! - `auth`: API-key bearer auth and the `X-Tenant-ID` check ([`Principal`]).
+//! - `auth`: API-key and JWT (`jwt`, RS256) bearer auth and the `X-Tenant-ID` check ([`Principal`]).
 //! - `idempotency`: `X-Idempotency-Key` replays; `rate_limit`: per-tenant limits.
 //! - `error`: the seed's error envelope ([`ApiError`]); `extract`: JSON bodies and ids that fail
 //!   with it.
+//! - `rows`: result pages as JSON; `state`: [`AppState`], what the handlers share.
 //!
-//! Built so far (issue #5, in steps): the Query, Job and Bulk APIs with API keys and
-//! idempotency keys and rate limits, and the OpenAPI document. Next: JWT bearer tokens.
+//! The crate depends on the core's ports only: the binary (or a test) hands it the adapters.
 
 mod auth;
 mod bulk;

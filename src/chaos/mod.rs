@@ -18,6 +18,7 @@ mod workload;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -98,7 +99,7 @@ pub struct ChaosArgs {
 }
 
 /// Runs `spectra chaos`; false when a check failed.
-pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
+pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.share) {
         bail!("--share must be between 0 and 1");
     }
@@ -128,7 +129,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     } else {
         tracing::warn!(data_dir = %data_dir.display(), "chaos: kept the run's directory (the children's log: chaos-up.log)");
     }
-    Ok(passed)
+    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Drives every job while the process modes strike, until every driver has finished.

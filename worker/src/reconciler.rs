@@ -19,6 +19,10 @@ use crate::ports::{StaleCursor, StoreError};
 /// Jobs read per page of a sweep; a sweep reads every page.
 pub const SWEEP_PAGE: usize = 500;
 
+/// How often a worker sweeps by default: often enough that a job whose event was lost finishes
+/// within about a minute (with the default grace), rarely enough to cost one query per sweep.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+
 /// States whose jobs wait on a statement (its submit or its end).
 const WORKING: [AnyState; 4] = [
     AnyState::Bulk(BulkState::UploadComplete),

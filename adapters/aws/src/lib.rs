@@ -9,8 +9,8 @@
 
 mod config;
 mod dynamodb;
+mod dynamodb_api_stores;
 mod dynamodb_codec;
-mod dynamodb_extras;
 mod dynamodb_table;
 mod eventbridge;
 mod platform;
@@ -26,7 +26,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use config::{AwsSettings, ConfigError, parse_config_file};
 pub use dynamodb::{DynamoJobStore, TABLE_GSIS};
-pub use dynamodb_extras::{DynamoIdempotencyStore, DynamoKeyStore, DynamoRateCounter};
+pub use dynamodb_api_stores::{DynamoIdempotencyStore, DynamoKeyStore, DynamoRateCounter};
 pub use dynamodb_table::create_job_table;
 pub use eventbridge::EventBridgeBus;
 pub use platform::{AwsPlatform, ConnectError, key_store};

@@ -26,10 +26,6 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 ";
 
-fn unavailable(e: DbError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 /// Data directories made before claims carried a token lack the column; their rows (claims of at
 /// most a day) simply have none, and a takeover of one mints it.
 fn add_token_column(conn: &mut rusqlite::Connection) -> Result<(), DbError> {
@@ -53,8 +49,8 @@ pub struct SqliteIdempotencyStore {
 impl SqliteIdempotencyStore {
     /// Opens (creating if needed) the table in the database file at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Db::open(path, SCHEMA).await.map_err(unavailable)?;
-        db.call(add_token_column).await.map_err(unavailable)?;
+        let db = Db::open(path, SCHEMA).await?;
+        db.call(add_token_column).await?;
         Ok(Self { db })
     }
 }
@@ -98,7 +94,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
                 Ok(claim)
             })
             .await
-            .map_err(unavailable)
+            .map_err(StoreError::from)
     }
 
     async fn complete(&self, tenant: &TenantId, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
@@ -112,7 +108,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
                 Ok(())
             })
             .await
-            .map_err(unavailable)
+            .map_err(StoreError::from)
     }
 
     async fn release(&self, tenant: &TenantId, key: &str) -> Result<(), StoreError> {
@@ -123,7 +119,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
                 Ok(())
             })
             .await
-            .map_err(unavailable)
+            .map_err(StoreError::from)
     }
 }
 

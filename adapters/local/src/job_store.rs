@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 use spectra_state_machine::{AnyState, Job, JobId, TenantId};
 
-use super::sqlite::{Db, DbError};
+use super::sqlite::Db;
 use spectra_worker::ports::{
     JobPage, JobStore, ListFilter, StaleCursor, StoreError, UpdateOutcome, check_page_size, decode_page_token,
     encode_page_token,
@@ -81,10 +81,6 @@ impl Row {
     }
 }
 
-fn unavailable(e: DbError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 fn decode(job_id: &str, record: &str) -> Result<Job, StoreError> {
     serde_json::from_str(record).map_err(|e| StoreError::Corrupt { job_id: job_id.to_owned(), reason: e.to_string() })
 }
@@ -92,7 +88,7 @@ fn decode(job_id: &str, record: &str) -> Result<Job, StoreError> {
 impl SqliteJobStore {
     /// Opens (creating if needed) the job table in the database file at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self { db: Db::open(path, SCHEMA).await.map_err(unavailable)? })
+        Ok(Self { db: Db::open(path, SCHEMA).await? })
     }
 
     /// Runs a query returning `(job_id, record)` rows and decodes them.
@@ -105,8 +101,7 @@ impl SqliteJobStore {
                     stmt.query_map(params_from_iter(args), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
-            .await
-            .map_err(unavailable)?;
+            .await?;
         rows.iter().map(|(id, record)| decode(id, record)).collect()
     }
 }
@@ -128,7 +123,7 @@ impl JobStore for SqliteJobStore {
                 )?)
             })
             .await
-            .map_err(unavailable)?;
+            ?;
         if inserted == 0 {
             return Err(StoreError::AlreadyExists(job.job_id().clone()));
         }
@@ -148,8 +143,7 @@ impl JobStore for SqliteJobStore {
                     )
                     .optional()?)
             })
-            .await
-            .map_err(unavailable)?;
+            .await?;
         record.map(|r| decode(job_id.as_str(), &r)).transpose()
     }
 
@@ -184,8 +178,7 @@ impl JobStore for SqliteJobStore {
                     ],
                 )?)
             })
-            .await
-            .map_err(unavailable)?;
+            .await?;
         if changed == 1 {
             return Ok(UpdateOutcome::Updated);
         }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use spectra_state_machine::TenantId;
 
-use super::sqlite::{Db, DbError};
+use super::sqlite::Db;
 use spectra_worker::ports::{ApiKeyRecord, KeyStore, StoreError};
 
 const SCHEMA: &str = "
@@ -20,10 +20,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 ";
 
-fn unavailable(e: DbError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 /// API keys in SQLite. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteKeyStore {
@@ -33,7 +29,7 @@ pub struct SqliteKeyStore {
 impl SqliteKeyStore {
     /// Opens (creating if needed) the key table in the database file at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self { db: Db::open(path, SCHEMA).await.map_err(unavailable)? })
+        Ok(Self { db: Db::open(path, SCHEMA).await? })
     }
 }
 
@@ -62,7 +58,7 @@ impl KeyStore for SqliteKeyStore {
                 Ok(())
             })
             .await
-            .map_err(unavailable)
+            .map_err(StoreError::from)
     }
 
     async fn find(&self, hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -86,8 +82,7 @@ impl KeyStore for SqliteKeyStore {
                     )
                     .optional()?)
             })
-            .await
-            .map_err(unavailable)?;
+            .await?;
         let Some((key_id, tenant, hash, created, revoked)) = row else { return Ok(None) };
         let tenant_id = TenantId::parse(&tenant)
             .map_err(|e| StoreError::Corrupt { job_id: "api key".into(), reason: e.to_string() })?;
@@ -110,8 +105,7 @@ impl KeyStore for SqliteKeyStore {
                     params![key_id, Utc::now().to_rfc3339()],
                 )?)
             })
-            .await
-            .map_err(unavailable)?;
+            .await?;
         Ok(changed > 0)
     }
 }

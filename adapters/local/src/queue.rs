@@ -88,17 +88,13 @@ pub struct SqliteQueue {
     sent: Arc<Notify>,
 }
 
-fn unavailable(e: DbError) -> QueueError {
-    QueueError::Unavailable(e.to_string())
-}
-
 impl SqliteQueue {
     /// Opens queue `name` in the database file at `path`, creating both as needed.
     pub async fn open(path: &Path, name: &str, config: QueueConfig) -> Result<Self, QueueError> {
         if config.max_receives == 0 {
             return Err(QueueError::Invalid("max_receives must be at least 1".into()));
         }
-        let db = Db::open(path, SCHEMA).await.map_err(unavailable)?;
+        let db = Db::open(path, SCHEMA).await?;
         Ok(Self { db, name: name.into(), config, sent: Arc::new(Notify::new()) })
     }
 
@@ -116,7 +112,7 @@ impl SqliteQueue {
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await
-            .map_err(unavailable)
+            .map_err(QueueError::from)
     }
 
     /// Messages waiting or in flight (not dead-lettered).
@@ -129,7 +125,7 @@ impl SqliteQueue {
                 Ok(u64::try_from(n).unwrap_or(0))
             })
             .await
-            .map_err(unavailable)
+            .map_err(QueueError::from)
     }
 
     /// One look at the table: dead-letter over-delivered messages, then take up to `max`.
@@ -192,7 +188,7 @@ impl Queue for SqliteQueue {
                 Ok(())
             })
             .await
-            .map_err(unavailable)?;
+            ?;
         self.sent.notify_waiters();
         Ok(id)
     }
@@ -222,8 +218,7 @@ impl Queue for SqliteQueue {
                 tx.commit()?;
                 Ok(())
             })
-            .await
-            .map_err(unavailable)?;
+            .await?;
         self.sent.notify_waiters();
         Ok(n)
     }
@@ -244,7 +239,7 @@ impl Queue for SqliteQueue {
                 Ok(messages) if !messages.is_empty() => return Ok(messages),
                 Ok(_) => {}
                 Err(e) if e.is_busy() => {} // another process holds the lock; look again
-                Err(e) => return Err(unavailable(e)),
+                Err(e) => return Err(e.into()),
             }
             let now = Instant::now();
             if now >= deadline {
@@ -272,7 +267,7 @@ impl Queue for SqliteQueue {
                 Ok(AckOutcome::default())
             })
             .await
-            .map_err(unavailable)
+            .map_err(QueueError::from)
     }
 
     async fn extend(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
@@ -294,8 +289,7 @@ impl Queue for SqliteQueue {
                 };
                 Ok(n)
             })
-            .await
-            .map_err(unavailable)?;
+            .await?;
         if changed == 0 {
             return Err(QueueError::LostOwnership);
         }
@@ -330,7 +324,7 @@ impl Queue for SqliteQueue {
                 Ok(true)
             })
             .await
-            .map_err(unavailable)?;
+            ?;
         if moved { Ok(()) } else { Err(QueueError::LostOwnership) }
     }
 }

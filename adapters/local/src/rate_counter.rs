@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use spectra_state_machine::TenantId;
 
-use super::sqlite::{Db, DbError};
+use super::sqlite::Db;
 use spectra_worker::ports::{RateCounter, StoreError};
 
 const SCHEMA: &str = "
@@ -23,10 +23,6 @@ CREATE TABLE IF NOT EXISTS rate_counters (
 /// Windows older than this are deleted as new ones start.
 const KEEP_SECONDS: i64 = 3600;
 
-fn unavailable(e: DbError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 /// Rate counters in SQLite. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteRateCounter {
@@ -36,7 +32,7 @@ pub struct SqliteRateCounter {
 impl SqliteRateCounter {
     /// Opens (creating if needed) the table in the database file at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self { db: Db::open(path, SCHEMA).await.map_err(unavailable)? })
+        Ok(Self { db: Db::open(path, SCHEMA).await? })
     }
 }
 
@@ -65,6 +61,6 @@ impl RateCounter for SqliteRateCounter {
                 Ok(u64::try_from(count).unwrap_or(0))
             })
             .await
-            .map_err(unavailable)
+            .map_err(StoreError::from)
     }
 }

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rusqlite::Connection;
+use spectra_worker::ports::{QueueError, StoreError};
 
 /// How long a call waits for another process's write lock before giving up with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,6 +44,20 @@ pub(crate) enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database task failed: {0}")]
     Task(String),
+}
+
+/// Every SQLite failure reaches a port as "unavailable": busy and locked databases clear up, and
+/// the rest (a broken disk, a bug) is not the caller's to fix either; the message says which.
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl From<DbError> for QueueError {
+    fn from(e: DbError) -> Self {
+        QueueError::Unavailable(e.to_string())
+    }
 }
 
 impl DbError {

@@ -1,4 +1,5 @@
-//! The whole embedded stack in one process, serving the API on a real socket.
+//! The whole embedded stack in one process, built as `spectra up` builds it, serving the API on
+//! a real socket.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,14 +8,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
+use spectra::app::{App, EmbeddedApp, EmbeddedConfig};
 use spectra_api::{AppState, RateLimits};
-use spectra_local::{EmbeddedPlatform, object_routes};
 use spectra_state_machine::TenantId;
-use spectra_warehouse::{DuckWarehouse, WarehouseConfig};
-use spectra_worker::consumer::{self, ConsumerConfig};
+use spectra_warehouse::DuckWarehouse;
 use spectra_worker::contract::warehouse::run;
-use spectra_worker::handler::Worker;
-use spectra_worker::platform::Settings;
 use spectra_worker::ports::{KeyStore, StatementStatus, mint_key};
 use spectra_worker::producer::Producer;
 use tokio_util::sync::CancellationToken;
@@ -45,33 +43,25 @@ impl Stack {
         Self::start_configured(|state| state.limits = limits).await
     }
 
+    /// The application `spectra up` runs (through the same `App::embedded`), without the
+    /// reconciler, its API state adjusted by `configure` before serving.
     pub async fn start_configured(configure: impl FnOnce(&mut AppState)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let stack = EmbeddedPlatform::open(dir.path(), &base, Settings::default()).await.unwrap();
-        let warehouse =
-            Arc::new(spectra_warehouse::open_in(&stack, dir.path(), WarehouseConfig::default()).await.unwrap());
-        let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-        let mut state = AppState::new(
-            Producer::new(stack.platform.clone()),
-            Arc::new(stack.keys.clone()),
-            warehouse.clone(),
-            Arc::new(stack.idempotency.clone()),
-            Arc::new(stack.rates.clone()),
-        );
-        let producer = state.producer.clone();
-        configure(&mut state);
-        let router = spectra_api::router(state).merge(object_routes(stack.objects.clone()));
-        let stop = CancellationToken::new();
+        let mut config = EmbeddedConfig::new(dir.path(), &base);
+        config.worker.consumer.wait = Duration::from_millis(200);
+        let EmbeddedApp { mut app, stack, duck } = App::embedded(config).await.unwrap();
+        let producer = app.api.producer.clone();
+        configure(&mut app.api);
+        let (stop, router) = (CancellationToken::new(), app.router());
         let serving = stop.clone();
         tokio::spawn(
             async move { axum::serve(listener, router).with_graceful_shutdown(serving.cancelled_owned()).await },
         );
-        let worker = Arc::new(Worker::new(stack.platform.clone(), warehouse.clone()));
-        let config = ConsumerConfig { wait: Duration::from_millis(200), ..ConsumerConfig::default() };
-        tokio::spawn(consumer::run(stack.platform.queue.clone(), worker, config, stop.clone()));
-        Self { base, http: Client::new(), warehouse, keys, producer, stop, _dir: dir }
+        app.start_worker(&stop);
+        let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
+        Self { base, http: Client::new(), warehouse: duck, keys, producer, stop, _dir: dir }
     }
 
     /// The embedded platform's data directory.
