@@ -89,7 +89,7 @@ async fn create_job(producer: &Producer, tenant: &TenantId, args: CreateArgs) ->
     if args.json {
         print_json(&job)?;
     } else {
-        writeln!(std::io::stdout().lock(), "{}", job.job_id)?;
+        writeln!(std::io::stdout().lock(), "{}", job.header.job_id)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -160,7 +160,7 @@ fn list(jobs: &[Job], next: Option<&str>) -> anyhow::Result<ExitCode> {
         .iter()
         .filter_map(|job| match job {
             Job::Bulk(b) => Some(vec![
-                b.job_id.to_string(),
+                b.header.job_id.to_string(),
                 b.operation.to_string(),
                 b.object.to_string(),
                 b.state.to_string(),

@@ -25,7 +25,7 @@ type Reply = Result<(StatusCode, Json<Value>), ApiError>;
 /// A bulk job as the API shows it: the seed's fields plus what else a client needs.
 pub fn view(job: &BulkJob) -> Value {
     json!({
-        "job_id": job.job_id,
+        "job_id": job.header.job_id,
         "state": job.state,
         "operation": job.operation,
         "object": job.object,
@@ -36,9 +36,9 @@ pub fn view(job: &BulkJob) -> Value {
         "number_records_processed": job.number_records_processed,
         "number_records_failed": job.number_records_failed,
         "created_at": job.created_at,
-        "updated_at": job.updated_at,
+        "updated_at": job.header.updated_at,
         "completed_at": job.completed_at,
-        "error": job.error,
+        "error": job.header.error,
     })
 }
 
@@ -145,8 +145,8 @@ pub async fn patch(
 ) -> Reply {
     let job = bulk_job(&state, &who.tenant, &id).await?;
     let moved = match patch.state.as_str() {
-        "UploadComplete" => state.producer.close(&who.tenant, &job.job_id, None).await?,
-        "Aborted" => state.producer.abort(&who.tenant, &job.job_id, None).await?,
+        "UploadComplete" => state.producer.close(&who.tenant, &job.header.job_id, None).await?,
+        "Aborted" => state.producer.abort(&who.tenant, &job.header.job_id, None).await?,
         other => {
             return Err(ApiError::conflict(format!("state can be set to UploadComplete or Aborted, not {other:?}")));
         }
@@ -160,7 +160,7 @@ pub async fn patch(
 /// `GET /v1/bulk/jobs/{id}/upload-url`: a presigned PUT for one part of an `Open` ingest job.
 pub async fn upload_url(State(state): State<AppState>, who: Principal, PathParams(id): PathParams<String>) -> Reply {
     let job = bulk_job(&state, &who.tenant, &id).await?;
-    let link = state.producer.upload_url(&who.tenant, &job.job_id).await?;
+    let link = state.producer.upload_url(&who.tenant, &job.header.job_id).await?;
     Ok((StatusCode::OK, Json(json!({"upload_url": link.url, "expires_at": link.expires_at, "method": "PUT"}))))
 }
 
@@ -168,7 +168,7 @@ pub async fn upload_url(State(state): State<AppState>, who: Principal, PathParam
 /// part in `files`, and `failed_records_url` when an ingest rejected rows.
 pub async fn results(State(state): State<AppState>, who: Principal, PathParams(id): PathParams<String>) -> Reply {
     let job = bulk_job(&state, &who.tenant, &id).await?;
-    let results = state.producer.results(&who.tenant, &job.job_id).await?;
+    let results = state.producer.results(&who.tenant, &job.header.job_id).await?;
     Ok((StatusCode::OK, Json(results_body(&results))))
 }
 

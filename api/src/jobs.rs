@@ -21,8 +21,8 @@ use crate::state::AppState;
 /// A query job as seed 001's Job API shows it.
 pub fn view(job: &QueryJob) -> Value {
     json!({
-        "job_id": job.job_id,
-        "tenant_id": job.tenant_id,
+        "job_id": job.header.job_id,
+        "tenant_id": job.header.tenant_id,
         "status": job.status,
         "submitted_at": job.submitted_at,
         "started_at": job.started_at,
@@ -30,8 +30,8 @@ pub fn view(job: &QueryJob) -> Value {
         "row_count": job.row_count,
         "execution_time_ms": job.execution_time_ms,
         "output_format": job.output_format,
-        "query_id": job.execution.statement_id,
-        "error": job.error,
+        "query_id": job.header.execution.statement_id,
+        "error": job.header.error,
     })
 }
 
@@ -96,7 +96,8 @@ async fn inline(state: &AppState, job: &QueryJob, offset: usize, limit: usize) -
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::invalid("limit must be between 1 and 10000"));
     }
-    let statement = job.execution.statement_id.clone().ok_or_else(|| ApiError::not_found("the job has no result"))?;
+    let statement =
+        job.header.execution.statement_id.clone().ok_or_else(|| ApiError::not_found("the job has no result"))?;
     let (metadata, rows) = match read_rows(state.warehouse.as_ref(), &statement, Some(offset + limit)).await {
         Ok(read) => read,
         Err(WarehouseError::NotFound(_)) => {
@@ -120,7 +121,7 @@ pub async fn wait_for_job(state: &AppState, who: &Principal, id: &JobId, timeout
             spectra_state_machine::AnyState::Query(QueryStatus::Failed | QueryStatus::Cancelled) => {
                 let message = match &job {
                     Job::Query(q) => {
-                        q.error.as_ref().map_or_else(|| "the query did not finish".into(), |e| e.message.clone())
+                        q.header.error.as_ref().map_or_else(|| "the query did not finish".into(), |e| e.message.clone())
                     }
                     Job::Bulk(_) => String::new(),
                 };

@@ -101,11 +101,13 @@ pub async fn execute(
         Err(e) => return Err(e.into()),
     };
     if request.run_async {
-        return Ok((StatusCode::ACCEPTED, Json(json!({"job_id": job.job_id, "status": job.status}))).into_response());
+        return Ok(
+            (StatusCode::ACCEPTED, Json(json!({"job_id": job.header.job_id, "status": job.status}))).into_response()
+        );
     }
     if job.output_format != OutputFormat::Json {
         // UNLOAD runs through the worker; wait for it, then hand out the links.
-        let done = wait_for_job(&state, &who, &job.job_id, timeout).await?;
+        let done = wait_for_job(&state, &who, &job.header.job_id, timeout).await?;
         return crate::jobs::results_of(&state, &who, &done).await.map(IntoResponse::into_response);
     }
     run_sync(&state, &who, job, limit, capped.may_exceed, timeout).await.map(|page| Json(page).into_response())
@@ -144,7 +146,7 @@ async fn run_sync(
     let deadline = started + timeout;
     let settings = &state.producer.platform().settings;
     let sql = Sql::Single { sql: job.sql.clone(), parameters: job.parameters.clone() };
-    let request = named_request(&Job::Query(job.clone()), job.execution.attempt, sql, settings);
+    let request = named_request(&Job::Query(job.clone()), job.header.execution.attempt, sql, settings);
     let statement = loop {
         match state.warehouse.execute(request.clone()).await {
             Ok(id) => break id,
@@ -156,7 +158,7 @@ async fn run_sync(
             Err(e) => return Err(timeout_or(state, who, &job, e).await),
         }
     };
-    state.producer.submitted(&who.tenant, &job.job_id, job.execution.attempt, &statement).await;
+    state.producer.submitted(&who.tenant, &job.header.job_id, job.header.execution.attempt, &statement).await;
     let mut pause = Duration::from_millis(5);
     let description = loop {
         let d = state.warehouse.describe(&statement).await.map_err(|e| ApiError::unavailable(&e))?;
@@ -165,7 +167,7 @@ async fn run_sync(
         }
         if Instant::now() >= deadline {
             let _ = state.warehouse.cancel(&statement).await;
-            let _ = state.producer.abort(&who.tenant, &job.job_id, None).await;
+            let _ = state.producer.abort(&who.tenant, &job.header.job_id, None).await;
             return Err(ApiError::timeout(timeout.as_secs()));
         }
         tokio::time::sleep(pause).await;
@@ -173,7 +175,7 @@ async fn run_sync(
     };
     if description.status != StatementStatus::Finished {
         let message = description.error.unwrap_or_else(|| "the query did not finish".into());
-        return Err(ApiError::sql_failed(message, job.job_id.as_str()));
+        return Err(ApiError::sql_failed(message, job.header.job_id.as_str()));
     }
     // One row past the cap tells whether the result was cut.
     let (metadata, mut rows) = read_rows(state.warehouse.as_ref(), &statement, Some(limit as usize + 1))
@@ -193,18 +195,18 @@ async fn run_sync(
         "truncated": truncated,
         "execution_time_ms": started.elapsed().as_millis() as u64,
         "query_id": statement,
-        "job_id": job.job_id,
+        "job_id": job.header.job_id,
     });
     Ok(Page { data: Rows { columns, rows }, metadata })
 }
 
 async fn timeout_or(state: &AppState, who: &Principal, job: &QueryJob, e: WarehouseError) -> ApiError {
-    let _ = state.producer.abort(&who.tenant, &job.job_id, None).await;
+    let _ = state.producer.abort(&who.tenant, &job.header.job_id, None).await;
     match e {
         WarehouseError::ActiveStatementsExceeded(_) | WarehouseError::Throttled(_) => {
             ApiError::timeout(0).with_details(json!({"reason": "the warehouse stayed busy until the timeout"}))
         }
-        WarehouseError::Validation(message) => ApiError::sql_failed(message, job.job_id.as_str()),
+        WarehouseError::Validation(message) => ApiError::sql_failed(message, job.header.job_id.as_str()),
         other => ApiError::unavailable(&other),
     }
 }

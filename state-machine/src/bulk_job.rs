@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ParseError, SpecError};
-use crate::event::{Execution, JobError};
 use crate::ids::{Identifier, JobId, TableName, TenantId};
+use crate::job::JobHeader;
 use crate::options::{Compression, ContentType, Operation};
 
 /// The states of a bulk job, spelled as in Salesforce Bulk API 2.0 and seed 001.
@@ -73,10 +73,9 @@ impl std::str::FromStr for BulkState {
 /// `number_records_processed`, ...) so the API can return the record's public part as is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BulkJob {
-    /// The job's id (`bulk-<uuid>`).
-    pub job_id: JobId,
-    /// The owning tenant; every lookup is scoped by it.
-    pub tenant_id: TenantId,
+    /// Id, tenant, version, attempts and error: what every kind of job has.
+    #[serde(flatten)]
+    pub header: JobHeader,
     /// Where the job is in its lifecycle.
     pub state: BulkState,
     /// What the job does.
@@ -99,22 +98,12 @@ pub struct BulkJob {
     pub number_records_failed: u64,
     /// When the job was created.
     pub created_at: DateTime<Utc>,
-    /// When the job record last changed; stale-job sweeps key on it.
-    pub updated_at: DateTime<Utc>,
     /// When the first statement started running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
     /// When the job reached a terminal state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
-    /// Optimistic-concurrency version: every write is conditional on it and bumps it.
-    pub version: u64,
-    /// Attempt, retries and the current statement id.
-    #[serde(flatten)]
-    pub execution: Execution,
-    /// Why the job failed, once it has.
-    #[serde(default)]
-    pub error: Option<JobError>,
 }
 
 /// A bulk job request as it arrives (strings, as in seed 001's `POST /bulk/jobs` body), before
@@ -210,8 +199,7 @@ impl BulkJob {
     pub fn new(tenant_id: TenantId, spec: BulkJobSpec, now: DateTime<Utc>) -> Self {
         let state = if spec.operation.is_ingest() { BulkState::Open } else { BulkState::UploadComplete };
         Self {
-            job_id: JobId::new_bulk(),
-            tenant_id,
+            header: JobHeader::new(JobId::new_bulk(), tenant_id, now),
             state,
             operation: spec.operation,
             object: spec.object,
@@ -222,12 +210,8 @@ impl BulkJob {
             number_records_processed: 0,
             number_records_failed: 0,
             created_at: now,
-            updated_at: now,
             started_at: None,
             completed_at: None,
-            version: 1,
-            execution: Execution::default(),
-            error: None,
         }
     }
 }
@@ -299,7 +283,10 @@ mod tests {
         let now = Utc::now();
         let ingest = BulkJob::new(tenant.clone(), request("insert").validate().unwrap(), now);
         assert_eq!(ingest.state, BulkState::Open);
-        assert_eq!((ingest.version, ingest.execution.attempt, ingest.execution.retries), (1, 1, 0));
+        assert_eq!(
+            (ingest.header.version, ingest.header.execution.attempt, ingest.header.execution.retries),
+            (1, 1, 0)
+        );
         let query = BulkJobRequest { query: Some("SELECT 1".into()), ..request("query") };
         assert_eq!(BulkJob::new(tenant, query.validate().unwrap(), now).state, BulkState::UploadComplete);
     }

@@ -4,7 +4,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::bulk_job::{BulkJob, BulkState};
+use crate::error::TransitionError;
+use crate::event::{Execution, JobError, JobEvent, RetryPolicy};
 use crate::ids::{JobId, TenantId};
+use crate::lifecycle::{KindState, Phase};
+use crate::machine::Transition;
 use crate::options::{JobKind, Operation};
 use crate::query_job::{QueryJob, QueryStatus};
 
@@ -47,21 +51,57 @@ impl AnyState {
     }
 }
 
+/// What every job record has, whatever its kind: whose it is, its version, its attempts and
+/// its error. Each record flattens it, so stored records and API bodies keep their shapes; the
+/// worker and the lifecycle events read it without asking which kind a job is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobHeader {
+    /// The job's id (`bulk-<uuid>`, `job-<uuid>`).
+    pub job_id: JobId,
+    /// The owning tenant; every lookup is scoped by it.
+    pub tenant_id: TenantId,
+    /// When the record last changed; stale-job sweeps key on it.
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version: every write is conditional on it and bumps it.
+    pub version: u64,
+    /// Attempt, retries and the current statement id.
+    #[serde(flatten)]
+    pub execution: Execution,
+    /// Why the job failed, once it has.
+    #[serde(default)]
+    pub error: Option<JobError>,
+}
+
+impl JobHeader {
+    /// The header of a job created `now`: version 1, attempt 1, no error.
+    pub fn new(job_id: JobId, tenant_id: TenantId, now: DateTime<Utc>) -> Self {
+        Self { job_id, tenant_id, updated_at: now, version: 1, execution: Execution::default(), error: None }
+    }
+
+    /// A transition's bookkeeping: the version bumped, the time of the change.
+    pub(crate) fn bump(&mut self, now: DateTime<Utc>) {
+        self.version += 1;
+        self.updated_at = now;
+    }
+}
+
 impl Job {
+    /// What every kind of job has: id, tenant, version, attempts, error.
+    pub fn header(&self) -> &JobHeader {
+        match self {
+            Self::Bulk(j) => &j.header,
+            Self::Query(j) => &j.header,
+        }
+    }
+
     /// The owning tenant.
     pub fn tenant_id(&self) -> &TenantId {
-        match self {
-            Self::Bulk(j) => &j.tenant_id,
-            Self::Query(j) => &j.tenant_id,
-        }
+        &self.header().tenant_id
     }
 
     /// The job's id.
     pub fn job_id(&self) -> &JobId {
-        match self {
-            Self::Bulk(j) => &j.job_id,
-            Self::Query(j) => &j.job_id,
-        }
+        &self.header().job_id
     }
 
     /// Which kind it is.
@@ -80,12 +120,38 @@ impl Job {
         }
     }
 
+    /// Where the job is in the one lifecycle.
+    pub fn phase(&self) -> Phase {
+        match self {
+            Self::Bulk(j) => j.state.phase(),
+            Self::Query(j) => j.status.phase(),
+        }
+    }
+
+    /// Applies `event` at time `now`, whichever kind the job is (see [`crate::bulk::apply`]).
+    pub fn apply(
+        &self,
+        event: &JobEvent,
+        now: DateTime<Utc>,
+        policy: RetryPolicy,
+    ) -> Result<Transition<Job, AnyState>, TransitionError> {
+        Ok(match self {
+            Self::Bulk(j) => {
+                let t = crate::bulk::apply(j, event, now, policy)?;
+                let (from, to) = (AnyState::Bulk(t.from), AnyState::Bulk(t.to));
+                Transition { job: Self::Bulk(t.job), from, to, change: t.change, effects: t.effects }
+            }
+            Self::Query(j) => {
+                let t = crate::query::apply(j, event, now, policy)?;
+                let (from, to) = (AnyState::Query(t.from), AnyState::Query(t.to));
+                Transition { job: Self::Query(t.job), from, to, change: t.change, effects: t.effects }
+            }
+        })
+    }
+
     /// The optimistic-concurrency version.
     pub fn version(&self) -> u64 {
-        match self {
-            Self::Bulk(j) => j.version,
-            Self::Query(j) => j.version,
-        }
+        self.header().version
     }
 
     /// When the job was created (bulk) or submitted (query): the list order.
@@ -98,10 +164,7 @@ impl Job {
 
     /// When the record last changed: what stale sweeps compare.
     pub fn updated_at(&self) -> DateTime<Utc> {
-        match self {
-            Self::Bulk(j) => j.updated_at,
-            Self::Query(j) => j.updated_at,
-        }
+        self.header().updated_at
     }
 
     /// The bulk operation; query jobs of the Job API have none.

@@ -1,16 +1,20 @@
-//! Spectra's job domain: validated identifiers, the job records, and the two job state machines.
-//! Pure: no I/O, no async, no clock of its own (callers pass `now`).
+//! Spectra's job domain: validated identifiers, the job records, and the one job lifecycle (a
+//! statig machine) that both kinds of job move through. Pure: no I/O, no async, no clock of its
+//! own (callers pass `now`).
 //!
 //! # Layout
 //! - [`ids`]: `TenantId`, `JobId`, `Identifier`, `TableName` — parsed once, valid forever.
 //! - [`options`]: `JobKind`, `Operation`, `ContentType`, `Compression`, `OutputFormat`, `ResultLocation`.
 //! - [`bulk_job`] / [`query_job`]: the stored records (seed 001's field names) and the requests
 //!   that create them, with validation.
-//! - [`job`]: `Job` (either kind, as the job table stores it) and `AnyState`.
+//! - [`job`]: `Job` (either kind, as the job table stores it), `AnyState`, and `JobHeader`,
+//!   what both records share.
 //! - [`event`]: `JobEvent` (what happens to a job), `Effect` (what the worker must do next),
 //!   the shared `Execution` bookkeeping, `JobError`, `RetryPolicy`.
-//! - [`bulk`] / [`query`]: the statig machines, each behind `create` and `apply`.
-//! - `machine`: what the two machines share (statement correlation, the [`Transition`] result).
+//! - `lifecycle`: the one statig machine every job moves through, in kind-neutral phases.
+//! - [`bulk`] / [`query`]: each kind's names for the phases and its record's changes, behind
+//!   `create` and `apply`.
+//! - `machine`: the lifecycle's context (statement correlation) and the [`Transition`] result.
 //!
 //! # How the machines are used
 //! The job table is the truth. For every message the worker loads the record and calls
@@ -22,7 +26,9 @@
 //! of another attempt or statement is stale, and a statement nobody wants is cancelled.
 //!
 //! # Bulk job transitions
-//! Rows are states, columns events. `→ X` moves the job; *ignored* leaves it unchanged without
+//! One machine (`lifecycle`) implements both tables below: its phases Open, Ready, Running,
+//! Complete, Failed and Aborted are the bulk states of the same order and, without Open, the
+//! query statuses. Rows are states, columns events. `→ X` moves the job; *ignored* leaves it unchanged without
 //! error; *illegal* is [`TransitionError::Illegal`] (the API's 409); *early* is
 //! [`TransitionError::EarlyEvent`] (retry the message later). "cur" means the event's attempt
 //! and statement id are the job's current ones.
@@ -61,6 +67,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod job;
+mod lifecycle;
 mod machine;
 pub mod options;
 pub mod query;
@@ -70,7 +77,8 @@ pub use bulk_job::{BulkJob, BulkJobRequest, BulkJobSpec, BulkState};
 pub use error::{ParseError, SpecError, TransitionError};
 pub use event::{Effect, ErrorCode, Execution, JobError, JobEvent, RetryPolicy};
 pub use ids::{Identifier, JobId, TableName, TenantId};
-pub use job::{AnyState, Job};
+pub use job::{AnyState, Job, JobHeader};
+pub use lifecycle::Phase;
 pub use machine::{Change, IgnoreReason, Transition};
 pub use options::{Compression, ContentType, JobKind, Operation, OutputFormat, ResultLocation};
 pub use query_job::{QueryJob, QueryJobRequest, QueryJobSpec, QueryParameter, QueryStatus, RawParameter};

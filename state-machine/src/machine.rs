@@ -1,13 +1,14 @@
-//! What the bulk and query machines share: the context their handlers mutate, the rules for
-//! correlating statement events with the job's attempt, and the result of applying an event.
+//! What the lifecycle's handlers work with: the context they mutate, the rules for correlating
+//! statement events with the job's attempt, and the result of applying an event.
 //!
-//! The handlers in [`crate::bulk`] and [`crate::query`] decide *which state* comes next; the
-//! methods here decide *whether a statement event belongs to the job* and record counts, errors
-//! and effects. Keeping the correlation rules in one place is what makes "one statement per
-//! attempt" hold for both machines.
+//! The handlers in [`crate::lifecycle`] decide *which phase* comes next; the methods here
+//! decide *whether a statement event belongs to the job* and record counts, errors and effects.
+//! Keeping the correlation rules in one place is what makes "one statement per attempt" hold
+//! for every kind of job.
 
 use crate::error::TransitionError;
 use crate::event::{Effect, ErrorCode, Execution, JobError, JobEvent, RetryPolicy};
+use crate::options::JobKind;
 
 /// Why an event left the job as it was, though it was not an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,7 @@ pub(crate) enum RunStep {
 /// The mutable part of a job that the machines work on, plus what they produce.
 #[derive(Debug)]
 pub(crate) struct Ctx {
+    kind: JobKind,
     pub execution: Execution,
     pub rows: u64,
     pub rows_failed: u64,
@@ -80,13 +82,14 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub fn new(
+        kind: JobKind,
         execution: Execution,
         rows: u64,
         rows_failed: u64,
         error: Option<JobError>,
         policy: RetryPolicy,
     ) -> Self {
-        Self { execution, rows, rows_failed, error, effects: Vec::new(), verdict: None, policy }
+        Self { kind, execution, rows, rows_failed, error, effects: Vec::new(), verdict: None, policy }
     }
 
     fn ignore(&mut self, reason: IgnoreReason) {
@@ -113,6 +116,15 @@ impl Ctx {
 
     pub fn fail(&mut self, code: ErrorCode, message: impl Into<String>) {
         self.error = Some(JobError { code, message: message.into() });
+    }
+
+    /// The job ran past its deadline (said in the kind's words).
+    pub fn fail_deadline(&mut self) {
+        let message = match self.kind {
+            JobKind::Bulk => "the job ran past its deadline and was cancelled",
+            JobKind::Query => "the query ran past its deadline and was cancelled",
+        };
+        self.fail(ErrorCode::DeadlineExceeded, message);
     }
 
     /// A submit while the job waits for one. True when it is the current attempt's statement,

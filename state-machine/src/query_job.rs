@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ParseError, SpecError};
-use crate::event::{Execution, JobError};
 use crate::ids::{Identifier, JobId, TenantId};
+use crate::job::JobHeader;
 use crate::options::{OutputFormat, ResultLocation};
 
 /// The states of a query job, spelled as in seed 001's Job API.
@@ -79,10 +79,9 @@ pub struct QueryParameter {
 /// An async query job as stored in the job table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryJob {
-    /// The job's id (`job-<uuid>`).
-    pub job_id: JobId,
-    /// The owning tenant.
-    pub tenant_id: TenantId,
+    /// Id, tenant, version, attempts and error: what every kind of job has.
+    #[serde(flatten)]
+    pub header: JobHeader,
     /// Where the job is in its lifecycle.
     pub status: QueryStatus,
     /// The SQL, already accepted by the API's guard.
@@ -109,16 +108,6 @@ pub struct QueryJob {
     /// Where the result lives, once completed.
     #[serde(default)]
     pub result_location: Option<ResultLocation>,
-    /// When the record last changed; stale-job sweeps key on it.
-    pub updated_at: DateTime<Utc>,
-    /// Optimistic-concurrency version: every write is conditional on it and bumps it.
-    pub version: u64,
-    /// Attempt, retries and the current statement id.
-    #[serde(flatten)]
-    pub execution: Execution,
-    /// Why the job failed, once it has.
-    #[serde(default)]
-    pub error: Option<JobError>,
 }
 
 /// An async query request as it arrives, before validation.
@@ -182,8 +171,7 @@ impl QueryJob {
     /// implies.
     pub fn new(tenant_id: TenantId, spec: QueryJobSpec, now: DateTime<Utc>) -> Self {
         Self {
-            job_id: JobId::new_query(),
-            tenant_id,
+            header: JobHeader::new(JobId::new_query(), tenant_id, now),
             status: QueryStatus::Queued,
             sql: spec.sql,
             parameters: spec.parameters,
@@ -194,10 +182,6 @@ impl QueryJob {
             row_count: None,
             execution_time_ms: None,
             result_location: None,
-            updated_at: now,
-            version: 1,
-            execution: Execution::default(),
-            error: None,
         }
     }
 }

@@ -119,10 +119,10 @@ trait Observed: Clone + PartialEq + std::fmt::Debug {
 
 impl Observed for spectra_state_machine::BulkJob {
     fn execution(&self) -> &Execution {
-        &self.execution
+        &self.header.execution
     }
     fn version(&self) -> u64 {
-        self.version
+        self.header.version
     }
     fn is_terminal(&self) -> bool {
         self.state.is_terminal()
@@ -134,10 +134,10 @@ impl Observed for spectra_state_machine::BulkJob {
 
 impl Observed for spectra_state_machine::QueryJob {
     fn execution(&self) -> &Execution {
-        &self.execution
+        &self.header.execution
     }
     fn version(&self) -> u64 {
-        self.version
+        self.header.version
     }
     fn is_terminal(&self) -> bool {
         self.status.is_terminal()

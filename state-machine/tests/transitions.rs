@@ -179,8 +179,12 @@ fn every_bulk_pair_follows_the_table() {
                     assert_eq!((t.from, t.to, t.change), (state, bulk_target(target), Change::Applied), "{ctx}");
                     assert_eq!(t.effects, effects, "{ctx}");
                     assert_eq!(t.job.state, t.to, "{ctx}");
-                    assert_eq!(t.job.error.as_ref().map(|e| e.code), error, "{ctx}");
-                    assert_eq!((t.job.version, t.job.updated_at), (job.version + 1, later()), "{ctx}");
+                    assert_eq!(t.job.header.error.as_ref().map(|e| e.code), error, "{ctx}");
+                    assert_eq!(
+                        (t.job.header.version, t.job.header.updated_at),
+                        (job.header.version + 1, later()),
+                        "{ctx}"
+                    );
                     assert_eq!(t.job.completed_at.is_some(), t.to.is_terminal(), "{ctx}");
                 }
                 Expect::Ignored(reason, effects) => {
@@ -218,8 +222,8 @@ fn every_query_pair_follows_the_table() {
                     assert_eq!((t.from, t.to, t.change), (status, query_target(target), Change::Applied), "{ctx}");
                     assert_eq!(t.effects, effects, "{ctx}");
                     assert_eq!(t.job.status, t.to, "{ctx}");
-                    assert_eq!(t.job.error.as_ref().map(|e| e.code), error, "{ctx}");
-                    assert_eq!(t.job.version, job.version + 1, "{ctx}");
+                    assert_eq!(t.job.header.error.as_ref().map(|e| e.code), error, "{ctx}");
+                    assert_eq!(t.job.header.version, job.header.version + 1, "{ctx}");
                 }
                 Expect::Ignored(reason, effects) => {
                     let t = got.unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -256,12 +260,15 @@ fn finishing_records_counts_and_times() {
 fn a_retry_opens_the_next_attempt() {
     let job = ingest_job(BulkState::InProgress);
     let t = bulk::apply(&job, &Ev::FailedRetryable.event(), later(), Ev::FailedRetryable.policy()).unwrap();
-    assert_eq!((t.job.execution.attempt, t.job.execution.retries, t.job.execution.statement_id), (CUR + 1, CUR, None));
-    assert_eq!(t.job.error, None);
+    assert_eq!(
+        (t.job.header.execution.attempt, t.job.header.execution.retries, t.job.header.execution.statement_id),
+        (CUR + 1, CUR, None)
+    );
+    assert_eq!(t.job.header.error, None);
 
     let t =
         bulk::apply(&job, &Ev::FailedRetriesExhausted.event(), later(), Ev::FailedRetriesExhausted.policy()).unwrap();
-    let error = t.job.error.unwrap();
+    let error = t.job.header.error.unwrap();
     assert!(error.message.contains("gave up after 2 attempts"), "{}", error.message);
 }
 
@@ -273,18 +280,21 @@ fn an_interruption_resubmits_without_using_a_retry() {
     let policy = spectra_state_machine::RetryPolicy { max_retries: 0, max_interruptions: 2 };
     let t = bulk::apply(&job, &Ev::InterruptedCur.event(), later(), policy).unwrap();
     assert_eq!(t.job.state, BulkState::UploadComplete);
-    assert_eq!((t.job.execution.attempt, t.job.execution.retries), (CUR + 1, job.execution.retries));
+    assert_eq!(
+        (t.job.header.execution.attempt, t.job.header.execution.retries),
+        (CUR + 1, job.header.execution.retries)
+    );
 
     // Two interruptions already (attempts = first + retries + interruptions): the third fails.
-    job.execution.attempt = 1 + job.execution.retries + 2;
-    job.execution.statement_id = Some(REC.to_owned());
+    job.header.execution.attempt = 1 + job.header.execution.retries + 2;
+    job.header.execution.statement_id = Some(REC.to_owned());
     let event = spectra_state_machine::JobEvent::StatementInterrupted {
-        attempt: job.execution.attempt,
+        attempt: job.header.execution.attempt,
         statement_id: REC.to_owned(),
     };
     let t = bulk::apply(&job, &event, later(), policy).unwrap();
     assert_eq!(t.job.state, BulkState::Failed);
-    let error = t.job.error.unwrap();
+    let error = t.job.header.error.unwrap();
     assert!(error.message.contains("stopped under the statement 3 times"), "{}", error.message);
 }
 
@@ -292,7 +302,7 @@ fn an_interruption_resubmits_without_using_a_retry() {
 fn a_submit_records_its_statement_and_start_time() {
     let job = ingest_job(BulkState::UploadComplete);
     let t = bulk::apply(&job, &Ev::SubmittedNew.event(), later(), Ev::SubmittedNew.policy()).unwrap();
-    assert_eq!(t.job.execution.statement_id.as_deref(), Some("stmt-new"));
+    assert_eq!(t.job.header.execution.statement_id.as_deref(), Some("stmt-new"));
     assert_eq!(t.job.started_at, Some(later()));
 }
 

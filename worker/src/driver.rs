@@ -4,9 +4,7 @@
 //! is a conditional write and every transition is announced.
 
 use chrono::Utc;
-use spectra_state_machine::{
-    AnyState, Change, Effect, IgnoreReason, Job, JobEvent, JobId, RetryPolicy, TenantId, TransitionError, bulk, query,
-};
+use spectra_state_machine::{AnyState, Change, Effect, IgnoreReason, Job, JobEvent, JobId, TenantId, TransitionError};
 use thiserror::Error;
 
 use crate::messages::{Command, CommandMessage, JobStateChange, TraceParent};
@@ -63,28 +61,6 @@ impl DriveError {
     }
 }
 
-/// One job's transition, whichever kind the job is.
-struct Step {
-    job: Job,
-    from: AnyState,
-    change: Change,
-    effects: Vec<Effect>,
-}
-
-fn step(job: &Job, event: &JobEvent, policy: RetryPolicy) -> Result<Step, TransitionError> {
-    let now = Utc::now();
-    Ok(match job {
-        Job::Bulk(j) => {
-            let t = bulk::apply(j, event, now, policy)?;
-            Step { job: Job::Bulk(t.job), from: AnyState::Bulk(t.from), change: t.change, effects: t.effects }
-        }
-        Job::Query(j) => {
-            let t = query::apply(j, event, now, policy)?;
-            Step { job: Job::Query(t.job), from: AnyState::Query(t.from), change: t.change, effects: t.effects }
-        }
-    })
-}
-
 /// Applies `event` to the tenant's job: the state machine decides, the write is conditional
 /// on the version and state that were read, and on a lost race the job is reloaded and the
 /// machine decides again. Effects run only after the write succeeded.
@@ -114,7 +90,7 @@ pub async fn apply_to(
     event: &JobEvent,
     traceparent: Option<&TraceParent>,
 ) -> Result<Option<Applied>, DriveError> {
-    let step = step(job, event, platform.settings.retry)?;
+    let step = job.apply(event, Utc::now(), platform.settings.retry)?;
     match step.change {
         Change::Ignored(reason) => {
             perform(platform, &step.job, None, &step.effects, traceparent).await;

@@ -127,7 +127,7 @@ impl Producer {
         let (job, effects) = bulk::create(tenant.clone(), spec, Utc::now());
         match self.create(Job::Bulk(job), &effects, tp, bound).await? {
             Job::Bulk(job) => Ok(job),
-            Job::Query(q) => Err(ProducerError::NotFound(q.job_id)),
+            Job::Query(q) => Err(ProducerError::NotFound(q.header.job_id)),
         }
     }
 
@@ -145,7 +145,7 @@ impl Producer {
         let (job, effects) = query::create(tenant.clone(), spec, Utc::now());
         match self.create(Job::Query(job), &effects, tp, bound).await? {
             Job::Query(job) => Ok(job),
-            Job::Bulk(b) => Err(ProducerError::NotFound(b.job_id)),
+            Job::Bulk(b) => Err(ProducerError::NotFound(b.header.job_id)),
         }
     }
 
@@ -163,8 +163,8 @@ impl Producer {
             let id = JobId::bound(job.kind(), token)
                 .map_err(|e| StoreError::Invalid(format!("an idempotency token makes no job id: {e}")))?;
             match &mut job {
-                Job::Bulk(b) => b.job_id = id,
-                Job::Query(q) => q.job_id = id,
+                Job::Bulk(b) => b.header.job_id = id,
+                Job::Query(q) => q.header.job_id = id,
             }
         }
         match create_job(&self.platform, &job, effects, tp).await {

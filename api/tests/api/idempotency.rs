@@ -145,7 +145,7 @@ async fn a_retry_after_a_crash_between_create_and_response_returns_the_created_j
     let orphan = s.producer.create_bulk(&acme, request, None, Some(&token)).await.unwrap();
     let (status, replayed, retried) = post(&s, &key, "acme", "bulk-crash", "/v1/bulk/jobs", body).await;
     assert_eq!((status, replayed), (StatusCode::CREATED, false), "{retried}");
-    assert_eq!(retried["job_id"], json!(orphan.job_id), "the retry returns the job the first attempt made");
+    assert_eq!(retried["job_id"], json!(orphan.header.job_id), "the retry returns the job the first attempt made");
     let (_, listed) = s.call(&key, "acme", reqwest::Method::GET, "/v1/bulk/jobs", None).await;
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "one job for the retried request: {listed}");
 
@@ -156,5 +156,5 @@ async fn a_retry_after_a_crash_between_create_and_response_returns_the_created_j
     let orphan = s.producer.create_query(&acme, request, None, Some(&token)).await.unwrap();
     let (status, _, retried) = post(&s, &key, "acme", "query-crash", "/v1/queries", body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
-    assert_eq!(retried["job_id"], json!(orphan.job_id));
+    assert_eq!(retried["job_id"], json!(orphan.header.job_id));
 }

@@ -38,7 +38,7 @@ pub fn ingest_job(state: BulkState) -> BulkJob {
     .unwrap();
     let (mut job, _) = bulk::create(tenant(), spec, t0());
     job.state = state;
-    job.execution = execution(!matches!(state, BulkState::Open | BulkState::UploadComplete));
+    job.header.execution = execution(!matches!(state, BulkState::Open | BulkState::UploadComplete));
     job
 }
 
@@ -46,7 +46,7 @@ pub fn query_job(status: QueryStatus) -> QueryJob {
     let spec = QueryJobRequest { sql: "SELECT 1".into(), ..Default::default() }.validate().unwrap();
     let (mut job, _) = query::create(tenant(), spec, t0());
     job.status = status;
-    job.execution = execution(status != QueryStatus::Queued);
+    job.header.execution = execution(status != QueryStatus::Queued);
     job
 }
 

@@ -90,7 +90,7 @@ async fn main() {
             query: Some(format!("SELECT * FROM source WHERE id % 7 <> {}", i % 7)),
             ..Default::default()
         };
-        ids.push(producer.create_bulk(&tenant, request, None, None).await.unwrap().job_id);
+        ids.push(producer.create_bulk(&tenant, request, None, None).await.unwrap().header.job_id);
     }
     let latencies = wait_all(&producer, &tenant, &ids).await;
     report("export 1k rows -> CSV", jobs, start.elapsed().as_secs_f64(), cpu_seconds() - cpu0, &latencies);
@@ -102,9 +102,9 @@ async fn main() {
         let request = BulkJobRequest { operation: "insert".into(), object: "sink".into(), ..Default::default() };
         let job = producer.create_bulk(&tenant, request, None, None).await.unwrap();
         let body: ByteReader = Box::pin(std::io::Cursor::new(csv.clone().into_bytes()));
-        producer.upload(&tenant, &job.job_id, None, body).await.unwrap();
-        producer.close(&tenant, &job.job_id, None).await.unwrap();
-        ids.push(job.job_id);
+        producer.upload(&tenant, &job.header.job_id, None, body).await.unwrap();
+        producer.close(&tenant, &job.header.job_id, None).await.unwrap();
+        ids.push(job.header.job_id);
     }
     let latencies = wait_all(&producer, &tenant, &ids).await;
     report("insert 100-row CSV", jobs, start.elapsed().as_secs_f64(), cpu_seconds() - cpu0, &latencies);

@@ -23,7 +23,7 @@ pub trait EventBusFixture: Send + Sync {
 fn event(n: u64) -> JobStateChange {
     let request = BulkJobRequest { operation: "insert".into(), object: "sales".into(), ..Default::default() };
     let (mut job, _) = bulk::create(TenantId::parse("acme").unwrap(), request.validate().unwrap(), Utc::now());
-    job.version = n;
+    job.header.version = n;
     JobStateChange::bulk(&job, None, None)
 }
 

@@ -87,7 +87,7 @@ pub async fn updates_conditionally<F: JobStoreFixture>(f: &F) {
     assert_eq!(s.get(&tenant("acme"), job.job_id()).await.unwrap(), Some(closed));
     let skipping = Job::Bulk(match next(&job, JobEvent::AbortRequested, at(2)) {
         Job::Bulk(mut b) => {
-            b.version += 1;
+            b.header.version += 1;
             b
         }
         Job::Query(_) => unreachable!(),

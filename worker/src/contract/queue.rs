@@ -19,6 +19,13 @@ pub trait QueueFixture: Send + Sync {
     async fn queue(&self, max_receives: u32) -> Self::Queue;
     /// The bodies in the queue's dead-letter queue.
     async fn dead_letter_bodies(&self, queue: &Self::Queue) -> Vec<String>;
+    /// Whether concurrent receives are exclusive without exception. SQS standard queues are
+    /// at-least-once and may, rarely, hand one message to two receivers; a fixture whose queue
+    /// can do that says so, and `concurrent_consumers_never_share` then allows a rare duplicate
+    /// (never a lost message). The handlers are idempotent for exactly this reason.
+    fn exclusive_receives(&self) -> bool {
+        true
+    }
 }
 
 const LONG: Duration = Duration::from_secs(30);
@@ -195,7 +202,8 @@ pub async fn concurrent_consumers_never_share<F: QueueFixture>(f: &F) {
     let seen = seen.lock().await;
     assert_eq!(seen.len(), N, "some messages were never delivered");
     let doubles: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(doubles.is_empty(), "delivered to two consumers: {doubles:?}");
+    let allowed = if f.exclusive_receives() { 0 } else { N / 20 };
+    assert!(doubles.len() <= allowed, "delivered to two consumers: {doubles:?}");
 }
 
 /// Bad batch sizes are refused, not clamped.

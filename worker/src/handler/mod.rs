@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use spectra_state_machine::{AnyState, BulkState, Execution, Job, QueryStatus, TransitionError};
+use spectra_state_machine::TransitionError;
 use thiserror::Error;
 use tracing::Instrument;
 
@@ -95,35 +95,6 @@ impl HandleError {
             Self::Retry(_) => true,
         };
         if retryable { Disposition::Retry(self.to_string()) } else { Disposition::DeadLetter(self.to_string()) }
-    }
-}
-
-/// Where a job is, as the handlers see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Waiting for its upload.
-    Open,
-    /// Ready: its current attempt's statement is not recorded yet.
-    Waiting,
-    /// Its current attempt's statement runs.
-    Running,
-    /// Finished one way or another.
-    Terminal,
-}
-
-pub(crate) fn phase(job: &Job) -> Phase {
-    match job.state() {
-        AnyState::Bulk(BulkState::Open) => Phase::Open,
-        AnyState::Bulk(BulkState::UploadComplete) | AnyState::Query(QueryStatus::Queued) => Phase::Waiting,
-        AnyState::Bulk(BulkState::InProgress) | AnyState::Query(QueryStatus::Running) => Phase::Running,
-        _ => Phase::Terminal,
-    }
-}
-
-pub(crate) fn execution(job: &Job) -> &Execution {
-    match job {
-        Job::Bulk(j) => &j.execution,
-        Job::Query(j) => &j.execution,
     }
 }
 

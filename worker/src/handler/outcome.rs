@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use spectra_state_machine::{ContentType, Job, JobEvent, QueryParameter};
+use spectra_state_machine::{ContentType, Job, JobEvent, Phase, QueryParameter};
 
-use super::{Disposition, HandleError, Phase, Worker, execution, phase};
+use super::{Disposition, HandleError, Worker};
 use crate::driver::{DriveError, MAX_RACES, apply_to};
 use crate::messages::StatementName;
 use crate::platform::JobLayout;
@@ -102,8 +102,8 @@ impl Worker {
         Ok(match d.status {
             StatementStatus::Aborted => JobEvent::StatementAborted { attempt, statement_id },
             StatementStatus::Finished => {
-                let exec = execution(job);
-                let current = phase(job) == Phase::Running
+                let exec = &job.header().execution;
+                let current = job.phase() == Phase::Running
                     && exec.attempt == attempt
                     && exec.statement_id.as_deref() == Some(d.id.as_str());
                 let (rows, rows_failed) = if current { self.counts(job, d).await? } else { (0, 0) };
@@ -134,7 +134,7 @@ impl Worker {
         let loaded = copy.result_rows.max(0) as u64;
         let rejected = self.rejected_rows(copy.redshift_query_id).await?;
         if !rejected.is_empty() {
-            let layout = JobLayout::new(&bulk.tenant_id, &bulk.job_id);
+            let layout = JobLayout::new(&bulk.header.tenant_id, &bulk.header.job_id);
             // A CSV upload's rejected lines are CSV rows under its header; other formats' rows
             // go into the file whole.
             let columns = if bulk.content_type == ContentType::Csv {

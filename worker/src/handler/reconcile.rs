@@ -2,9 +2,9 @@
 //! can be lost with a crash, and deadlines need someone to notice them; this is that someone.
 
 use chrono::{DateTime, Utc};
-use spectra_state_machine::{Job, JobEvent, JobId, TenantId};
+use spectra_state_machine::{Job, JobEvent, JobId, Phase, TenantId};
 
-use super::{Disposition, HandleError, Phase, Worker, execution, phase};
+use super::{Disposition, HandleError, Worker};
 use crate::driver::apply_event;
 use crate::messages::{StatementName, TraceParent};
 use crate::platform::Settings;
@@ -12,8 +12,8 @@ use crate::platform::Settings;
 /// When the job's time is up: the upload window for `Open` jobs, the bulk or query deadline
 /// for the rest, all counted from creation.
 pub(crate) fn deadline(job: &Job, settings: &Settings) -> Option<DateTime<Utc>> {
-    let limit = match (job, phase(job)) {
-        (_, Phase::Terminal) => return None,
+    let limit = match (job, job.phase()) {
+        (_, phase) if phase.is_terminal() => return None,
         (Job::Bulk(_), Phase::Open) => settings.upload_window,
         (Job::Bulk(_), _) => settings.bulk_deadline,
         (Job::Query(_), _) => settings.query_deadline,
@@ -37,17 +37,19 @@ impl Worker {
             apply_event(&self.platform, tenant, job_id, &JobEvent::DeadlinePassed, tp).await?;
             return Ok(Disposition::Ack);
         }
-        let attempt = execution(&job).attempt;
-        match phase(&job) {
-            Phase::Open | Phase::Terminal => Ok(Disposition::Ack),
+        let attempt = job.header().execution.attempt;
+        match job.phase() {
+            Phase::Open | Phase::Complete | Phase::Failed | Phase::Aborted => Ok(Disposition::Ack),
             // A throttled re-submit is dropped rather than deferred: the next sweep comes back
             // anyway, and deferring would add one more circulating copy per sweep.
-            Phase::Waiting => match self.submit(tenant, job_id, attempt, tp).await? {
+            Phase::Ready => match self.submit(tenant, job_id, attempt, tp).await? {
                 Disposition::Defer { .. } => Ok(Disposition::Ack),
                 other => Ok(other),
             },
             Phase::Running => {
-                let Some(statement_id) = execution(&job).statement_id.clone() else { return Ok(Disposition::Ack) };
+                let Some(statement_id) = job.header().execution.statement_id.clone() else {
+                    return Ok(Disposition::Ack);
+                };
                 let name = StatementName { tenant_id: tenant.clone(), job_id: job_id.clone(), attempt };
                 match self.statement_ended(&name, &statement_id, Some(job)).await? {
                     // Still running: nothing to do until the next sweep.

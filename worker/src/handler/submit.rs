@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use spectra_state_machine::{Job, JobEvent, JobId, OutputFormat, TenantId};
+use spectra_state_machine::{Job, JobEvent, JobId, OutputFormat, Phase, TenantId};
 
-use super::{Disposition, HandleError, Phase, Worker, execution, phase};
+use super::{Disposition, HandleError, Worker};
 use crate::driver::apply_event;
 use crate::messages::{StatementName, TraceParent};
 use crate::platform::{JobLayout, Settings};
@@ -60,7 +60,7 @@ impl Worker {
             tracing::info!(job = %job_id, "submit for a job that does not exist");
             return Ok(Disposition::Ack);
         };
-        if phase(&job) != Phase::Waiting || execution(&job).attempt != attempt {
+        if job.phase() != Phase::Ready || job.header().execution.attempt != attempt {
             tracing::debug!(job = %job_id, attempt, "submit no longer wanted (duplicate or stale)");
             return Ok(Disposition::Ack);
         }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spectra_state_machine::{
-    BulkJob, BulkState, Execution, JobError, JobId, Operation, QueryJob, QueryStatus, TableName, TenantId,
+    BulkJob, BulkState, JobError, JobHeader, JobId, Operation, QueryJob, QueryStatus, TableName, TenantId,
 };
 
 use super::trace::TraceParent;
@@ -77,28 +77,17 @@ pub enum JobChange {
 }
 
 impl JobStateChange {
-    /// The fields every kind shares, from the record's bookkeeping. (Private, and each argument
-    /// is a distinct record field, so the long list is clearer than a one-use struct.)
-    #[allow(clippy::too_many_arguments)]
-    fn of(
-        tenant_id: &TenantId,
-        job_id: &JobId,
-        version: u64,
-        execution: &Execution,
-        error: &Option<JobError>,
-        occurred_at: DateTime<Utc>,
-        traceparent: Option<TraceParent>,
-        job: JobChange,
-    ) -> Self {
+    /// The fields every kind shares, from the record's header; the change is the event's time.
+    fn of(header: &JobHeader, traceparent: Option<TraceParent>, job: JobChange) -> Self {
         Self {
             schema_version: LIFECYCLE_SCHEMA_VERSION,
-            tenant_id: tenant_id.clone(),
-            job_id: job_id.clone(),
-            version,
-            attempt: execution.attempt,
-            retries: execution.retries,
-            error: error.clone(),
-            occurred_at,
+            tenant_id: header.tenant_id.clone(),
+            job_id: header.job_id.clone(),
+            version: header.version,
+            attempt: header.execution.attempt,
+            retries: header.execution.retries,
+            error: header.error.clone(),
+            occurred_at: header.updated_at,
             traceparent,
             job,
         }
@@ -114,30 +103,12 @@ impl JobStateChange {
             number_records_processed: job.number_records_processed,
             number_records_failed: job.number_records_failed,
         };
-        Self::of(
-            &job.tenant_id,
-            &job.job_id,
-            job.version,
-            &job.execution,
-            &job.error,
-            job.updated_at,
-            traceparent,
-            change,
-        )
+        Self::of(&job.header, traceparent, change)
     }
 
     /// The event for a query job that moved from `from` (or was created) to its current status.
     pub fn query(job: &QueryJob, from: Option<QueryStatus>, traceparent: Option<TraceParent>) -> Self {
         let change = JobChange::Query { from, to: job.status, row_count: job.row_count };
-        Self::of(
-            &job.tenant_id,
-            &job.job_id,
-            job.version,
-            &job.execution,
-            &job.error,
-            job.updated_at,
-            traceparent,
-            change,
-        )
+        Self::of(&job.header, traceparent, change)
     }
 }

@@ -30,7 +30,7 @@ async fn one_sweep_reconciles_every_stale_job() {
         };
         // Export jobs start UploadComplete: stale, since nobody touched them for two hours.
         let (job, _) = bulk::create(tenant, request.validate().unwrap(), long_ago);
-        ids.insert(job.job_id.to_string());
+        ids.insert(job.header.job_id.to_string());
         stack.platform.store.create(&Job::Bulk(job)).await.unwrap();
     }
     assert_eq!(sweep(&stack.platform).await.unwrap(), stale);

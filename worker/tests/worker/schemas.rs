@@ -165,7 +165,7 @@ fn what_the_machines_produce_matches_the_schemas() {
         let step = bulk::apply(&job, event, t(i as i64 + 1), policy).unwrap();
         assert_valid(&records, &step.job);
         assert_valid(&events, &JobStateChange::bulk(&step.job, Some(step.from), None));
-        for message in step.effects.iter().filter_map(|e| command(JobKind::Bulk, &job.job_id, e)) {
+        for message in step.effects.iter().filter_map(|e| command(JobKind::Bulk, &job.header.job_id, e)) {
             assert_valid(&commands, &message);
         }
         job = step.job;
@@ -175,7 +175,7 @@ fn what_the_machines_produce_matches_the_schemas() {
     let spec = QueryJobRequest { sql: "SELECT 1".into(), ..Default::default() };
     let (mut job, effects) = query::create(tenant.clone(), spec.validate().unwrap(), t(0));
     assert_valid(&records, &job);
-    for message in effects.iter().filter_map(|e| command(JobKind::Query, &job.job_id, e)) {
+    for message in effects.iter().filter_map(|e| command(JobKind::Query, &job.header.job_id, e)) {
         assert_valid(&commands, &message);
     }
     for (i, event) in [JobEvent::StatementSubmitted { attempt: 1, statement_id: "q1".into() }, JobEvent::AbortRequested]
@@ -185,7 +185,7 @@ fn what_the_machines_produce_matches_the_schemas() {
         let step = query::apply(&job, event, t(i as i64 + 1), policy).unwrap();
         assert_valid(&records, &step.job);
         assert_valid(&events, &JobStateChange::query(&step.job, Some(step.from), None));
-        for message in step.effects.iter().filter_map(|e| command(JobKind::Query, &job.job_id, e)) {
+        for message in step.effects.iter().filter_map(|e| command(JobKind::Query, &job.header.job_id, e)) {
             assert_valid(&commands, &message);
         }
         job = step.job;

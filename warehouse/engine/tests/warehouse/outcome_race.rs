@@ -87,7 +87,7 @@ async fn an_outcome_racing_the_submit_record_keeps_the_statements_counts() {
 
     // The submit: the job's record before it, then the worker submits and records it.
     let submit = next_message(queue.as_ref(), "submit").await;
-    let before = stack.platform.store.get(&tenant, &job.job_id).await.unwrap().unwrap();
+    let before = stack.platform.store.get(&tenant, &job.header.job_id).await.unwrap().unwrap();
     assert_eq!(worker.handle(&submit).await, Disposition::Ack);
     // The statement's status-change event, handled with the record from before the submit.
     let event = next_message(queue.as_ref(), "statement event").await;
@@ -97,7 +97,7 @@ async fn an_outcome_racing_the_submit_record_keeps_the_statements_counts() {
     };
     let raced = Worker::new(racing, warehouse.clone());
     let first = raced.handle(&event).await;
-    let done = match stack.platform.store.get(&tenant, &job.job_id).await.unwrap().unwrap() {
+    let done = match stack.platform.store.get(&tenant, &job.header.job_id).await.unwrap().unwrap() {
         Job::Bulk(j) => j,
         Job::Query(_) => unreachable!(),
     };
@@ -106,7 +106,7 @@ async fn an_outcome_racing_the_submit_record_keeps_the_statements_counts() {
         assert_ne!(done.state.as_str(), "JobComplete", "{first:?} but the job completed: {done:?}");
         assert_eq!(raced.handle(&event).await, Disposition::Ack);
     }
-    let done = match stack.platform.store.get(&tenant, &job.job_id).await.unwrap().unwrap() {
+    let done = match stack.platform.store.get(&tenant, &job.header.job_id).await.unwrap().unwrap() {
         Job::Bulk(j) => j,
         Job::Query(_) => unreachable!(),
     };
