@@ -11,7 +11,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde_json::{Value, json};
 
 use super::{StatementMeta, lock};
-use spectra_warehouse::StatementEventSink;
+use spectra_warehouse::{SinkError, StatementEventSink};
 
 /// Sends each event with PutEvents (`source: aws.redshift-data`), naming the statement's own
 /// cluster or workgroup in `resources`, as AWS does (rules can match on it).
@@ -45,8 +45,8 @@ impl PutEventsSink {
 
 #[async_trait]
 impl StatementEventSink for PutEventsSink {
-    async fn send(&self, event: String) -> Result<(), String> {
-        let mut envelope: Value = serde_json::from_str(&event).map_err(|e| e.to_string())?;
+    async fn send(&self, event: String) -> Result<(), SinkError> {
+        let mut envelope: Value = serde_json::from_str(&event)?;
         let statement = envelope["detail"]["statementId"].as_str().unwrap_or_default().to_owned();
         let region = envelope["region"].as_str().unwrap_or_default().to_owned();
         let account = envelope["account"].as_str().unwrap_or_default().to_owned();
@@ -73,9 +73,9 @@ impl StatementEventSink for PutEventsSink {
             .entries(entry)
             .send()
             .await
-            .map_err(|e| aws_smithy_types::error::display::DisplayErrorContext(e).to_string())?;
+            .map_err(|e| SinkError::Bus(aws_smithy_types::error::display::DisplayErrorContext(e).to_string()))?;
         match out.entries().first().and_then(|e| e.error_code()) {
-            Some(code) => Err(format!("PutEvents refused the event: {code}")),
+            Some(code) => Err(SinkError::Bus(format!("PutEvents: {code}"))),
             None => Ok(()),
         }
     }

@@ -38,10 +38,10 @@ fn sources(ctx: &Context, c: &CopyFrom) -> Result<Vec<(String, PathBuf)>, String
     let (bucket, key) = split_s3(&c.from)?;
     let bucket_dir = ctx.object_root.join(&bucket);
     if let Some(remote) = &ctx.remote {
-        remote.pull(&bucket_dir, &bucket, &key)?;
+        remote.pull(&bucket_dir, &bucket, &key).map_err(|e| e.to_string())?;
     }
     if !c.manifest {
-        let files = files_under(&bucket_dir, &key)?;
+        let files = files_under(&bucket_dir, &key).map_err(|e| e.to_string())?;
         if files.is_empty() {
             return Err(format!("The specified S3 prefix '{key}' does not exist"));
         }
@@ -55,7 +55,7 @@ fn sources(ctx: &Context, c: &CopyFrom) -> Result<Vec<(String, PathBuf)>, String
         let url = entry["url"].as_str().ok_or("a manifest entry has no url")?;
         let (b, k) = split_s3(url)?;
         if let Some(remote) = &ctx.remote {
-            remote.pull(&ctx.object_root.join(&b), &b, &k)?;
+            remote.pull(&ctx.object_root.join(&b), &b, &k).map_err(|e| e.to_string())?;
         }
         let path = ctx.object_root.join(&b).join(&k);
         if path.is_file() {

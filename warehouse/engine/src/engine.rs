@@ -11,14 +11,37 @@ use duckdb::Connection;
 use super::confine::Policy;
 use super::unload::sql_path;
 
+/// Why the engine could not be opened confined.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The object directory could not be made or resolved.
+    #[error("cannot {action} the object directory {path}: {source}")]
+    ObjectDir {
+        /// `create` or `resolve`.
+        action: &'static str,
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// DuckDB refused the configuration or the database file (held by another process?).
+    #[error(transparent)]
+    Open(duckdb::Error),
+    /// The confining settings could not be applied.
+    #[error("cannot confine the engine: {0}")]
+    Confine(duckdb::Error),
+    /// The function catalog the tenant policy is built from could not be read.
+    #[error("cannot read the engine's functions: {0}")]
+    Functions(duckdb::Error),
+}
+
 /// Opens `db_path` and closes the instance around `object_root`, the only directory its file
 /// functions may touch (UNLOAD writes there, COPY reads there). Returns the root connection
 /// and what tenants may call.
-pub(crate) fn open(db_path: &Path, object_root: &Path) -> Result<(Connection, Policy), String> {
-    std::fs::create_dir_all(object_root)
-        .map_err(|e| format!("cannot create the object directory {}: {e}", object_root.display()))?;
-    let root = std::fs::canonicalize(object_root)
-        .map_err(|e| format!("cannot resolve the object directory {}: {e}", object_root.display()))?;
+pub(crate) fn open(db_path: &Path, object_root: &Path) -> Result<(Connection, Policy), EngineError> {
+    let dir = |action| move |source| EngineError::ObjectDir { action, path: object_root.display().to_string(), source };
+    std::fs::create_dir_all(object_root).map_err(dir("create"))?;
+    let root = std::fs::canonicalize(object_root).map_err(dir("resolve"))?;
     // Before the first statement: with a fresh HOME the engine would otherwise try to fetch ICU
     // on the first date function. The NULL type leaving the binder (`SELECT NULL`) is new in
     // DuckDB 2.0 and the Rust driver cannot read it; the legacy behaviour types such a column
@@ -33,8 +56,8 @@ pub(crate) fn open(db_path: &Path, object_root: &Path) -> Result<(Connection, Po
         .and_then(|c| c.with("autoload_known_extensions", "false"))
         .and_then(|c| c.with("allow_community_extensions", "false"))
         .and_then(|c| c.with("legacy_disable_null_type", "true"))
-        .map_err(|e| e.to_string())?;
-    let conn = Connection::open_with_flags(db_path, config).map_err(|e| e.to_string())?;
+        .map_err(EngineError::Open)?;
+    let conn = Connection::open_with_flags(db_path, config).map_err(EngineError::Open)?;
     let settings = format!(
         "SET allowed_directories = [{dir}]; \
          SET enable_external_access = false; \
@@ -42,7 +65,7 @@ pub(crate) fn open(db_path: &Path, object_root: &Path) -> Result<(Connection, Po
         // The trailing separator: the directory itself, not every path that starts with its name.
         dir = sql_path(&root.join(""))
     );
-    conn.execute_batch(&settings).map_err(|e| format!("cannot confine the engine: {e}"))?;
-    let policy = Policy::load(&conn).map_err(|e| format!("cannot read the engine's functions: {e}"))?;
+    conn.execute_batch(&settings).map_err(EngineError::Confine)?;
+    let policy = Policy::load(&conn).map_err(EngineError::Functions)?;
     Ok((conn, policy))
 }

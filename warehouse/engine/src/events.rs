@@ -14,12 +14,26 @@ use spectra_worker::messages::{
 };
 use spectra_worker::ports::{OutgoingMessage, Queue, StatementStatus};
 
+/// Why an event was not delivered (logged: delivery is best effort).
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The event was not valid JSON in the expected envelope.
+    #[error("malformed event: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// The work queue refused it.
+    #[error(transparent)]
+    Queue(#[from] spectra_worker::ports::QueueError),
+    /// The event bus refused it.
+    #[error("the event bus refused the event: {0}")]
+    Bus(String),
+}
+
 /// Receives the status-change events of ended `WithEvent` statements, as JSON text in AWS's
 /// EventBridge envelope. Delivery is best effort, as on AWS.
 #[async_trait]
 pub trait StatementEventSink: Send + Sync {
     /// Delivers one event.
-    async fn send(&self, event: String) -> Result<(), String>;
+    async fn send(&self, event: String) -> Result<(), SinkError>;
 }
 
 /// Events straight onto a queue.
@@ -27,8 +41,9 @@ pub(crate) struct QueueSink(pub Arc<dyn Queue>);
 
 #[async_trait]
 impl StatementEventSink for QueueSink {
-    async fn send(&self, event: String) -> Result<(), String> {
-        self.0.send(OutgoingMessage::new(event)).await.map(|_| ()).map_err(|e| e.to_string())
+    async fn send(&self, event: String) -> Result<(), SinkError> {
+        self.0.send(OutgoingMessage::new(event)).await?;
+        Ok(())
     }
 }
 

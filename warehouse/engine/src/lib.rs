@@ -54,11 +54,11 @@ use duckdb::Connection;
 
 pub use self::admin::{SqlOutcome, SqlRequest, admin_routes, run_script};
 pub use self::confine::Access;
-pub use self::events::StatementEventSink;
+pub use self::events::{SinkError, StatementEventSink};
 use self::exec::StoredResult;
 pub use self::open::open_in;
 pub(crate) use self::params::split_script;
-pub use self::remote::RemoteObjects;
+pub use self::remote::{RemoteError, RemoteObjects};
 use self::statements::{Record, split_id, validate};
 pub use self::unload::files_under;
 use spectra_worker::ports::{

@@ -22,8 +22,8 @@ pub(crate) fn sql_path(path: &Path) -> String {
 }
 
 /// Every file under `bucket_dir` whose key starts with `prefix`, sorted by key.
-pub fn files_under(bucket_dir: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, String> {
-    let files = files_with_prefix(bucket_dir, prefix).map_err(|e| e.to_string())?;
+pub fn files_under(bucket_dir: &Path, prefix: &str) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let files = files_with_prefix(bucket_dir, prefix)?;
     Ok(files.into_iter().map(|(key, path, _)| (key, path)).collect())
 }
 
@@ -83,9 +83,9 @@ pub(crate) fn run(conn: &Connection, ctx: &Context, sql: &str) -> Result<i64, St
     }
     let bucket_dir = ctx.object_root.join(&bucket);
     if let Some(remote) = &ctx.remote {
-        remote.pull(&bucket_dir, &bucket, &prefix)?;
+        remote.pull(&bucket_dir, &bucket, &prefix).map_err(|e| e.to_string())?;
     }
-    let existing = files_under(&bucket_dir, &prefix)?;
+    let existing = files_under(&bucket_dir, &prefix).map_err(|e| e.to_string())?;
     if !existing.is_empty() {
         if u.clean_path {
             for (_, path) in &existing {
@@ -112,7 +112,7 @@ pub(crate) fn run(conn: &Connection, ctx: &Context, sql: &str) -> Result<i64, St
     let result = write_parts(conn, &u, &staging, &bucket, &prefix, &bucket_dir, &columns);
     let _ = std::fs::remove_dir_all(&staging);
     if let (Ok(_), Some(remote)) = (&result, &ctx.remote) {
-        remote.push(&bucket_dir, &bucket, &prefix)?;
+        remote.push(&bucket_dir, &bucket, &prefix).map_err(|e| e.to_string())?;
     }
     result
 }
