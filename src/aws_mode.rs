@@ -1,41 +1,29 @@
 //! `spectra worker` and `spectra api`: AWS mode. Every port on its AWS adapter, configured by
-//! `SPECTRA_*` variables and an optional config file of the same lines; a missing or
-//! contradictory setting stops the command at start, naming the setting.
+//! `SPECTRA_*` variables and an optional config file of the same lines ([`Layers`]); a missing
+//! or contradictory setting stops the command at start, naming the setting.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use spectra::app::{ApiConfig, App, AwsConfig, WorkerConfig};
-use spectra_aws::{AwsOptions, AwsSettings, DynamoKeyStore, parse_config_file};
+use spectra_aws::{AwsOptions, AwsSettings, DynamoKeyStore};
 use spectra_worker::platform::Settings;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{ApiArgs, AwsArgs, WorkerArgs};
+use crate::cli::{ApiArgs, WorkerArgs};
+use crate::layers::Layers;
 use crate::serve;
 
-/// A setting's value: the environment first, then the config file; blank counts as unset.
-pub fn lookup(args: &AwsArgs) -> anyhow::Result<impl Fn(&str) -> Option<String>> {
-    let file = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading --config {}", path.display()))?;
-            parse_config_file(&text).with_context(|| format!("--config {}", path.display()))?
-        }
-        None => HashMap::new(),
-    };
-    Ok(move |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty()).or_else(|| file.get(key).cloned()))
-}
-
 /// The application AWS mode's settings describe, with the worker's and the API's flags.
-async fn connect(args: &AwsArgs, settings: Settings, worker: WorkerConfig, api: ApiConfig) -> anyhow::Result<App> {
-    let aws = AwsSettings::from_lookup(lookup(args)?).context("AWS mode is not configured")?;
+async fn connect(layers: &Layers, settings: Settings, worker: WorkerConfig, api: ApiConfig) -> anyhow::Result<App> {
+    let aws = settings_of(layers)?;
     Ok(App::aws(AwsConfig { aws, settings, worker, api }).await?)
 }
 
 /// Runs a worker until SIGTERM or Ctrl-C, then drains like `spectra up`.
-pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+pub async fn run_worker(args: WorkerArgs, layers: &Layers) -> anyhow::Result<ExitCode> {
     let settings = serve::settings(&args.worker, Settings::default());
-    let app = connect(&args.aws, settings, serve::worker_config(&args.worker), ApiConfig::default()).await?;
+    let app = connect(layers, settings, serve::worker_config(&args.worker), ApiConfig::default()).await?;
     let shutdown = CancellationToken::new();
     let worker = app.start_worker(&shutdown);
     let signals = serve::StopSignals::install()?;
@@ -53,9 +41,9 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Serves the REST API until SIGTERM or Ctrl-C.
-pub async fn run_api(args: ApiArgs) -> anyhow::Result<ExitCode> {
+pub async fn run_api(args: ApiArgs, layers: &Layers) -> anyhow::Result<ExitCode> {
     let settings = Settings { query_deadline: args.query_deadline.0, ..Settings::default() };
-    let app = connect(&args.aws, settings, WorkerConfig::default(), serve::api_config(&args.api).await?).await?;
+    let app = connect(layers, settings, WorkerConfig::default(), serve::api_config(&args.api).await?).await?;
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -72,9 +60,14 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// AWS mode's resource settings, checked together, from the environment and the config file.
+pub fn settings_of(layers: &Layers) -> anyhow::Result<AwsSettings> {
+    AwsSettings::from_lookup(|key| layers.get(key)).context("AWS mode is not configured")
+}
+
 /// The API key table of AWS mode: only `SPECTRA_TABLE` (and the region/endpoint) is needed.
-pub async fn key_store(args: &AwsArgs) -> anyhow::Result<DynamoKeyStore> {
-    let get = lookup(args)?;
+pub async fn key_store(layers: &Layers) -> anyhow::Result<DynamoKeyStore> {
+    let get = |key: &str| layers.get(key);
     let table = get("SPECTRA_TABLE").context("SPECTRA_TABLE: is not set (environment or --config file)")?;
     let options = AwsOptions { region: get("SPECTRA_REGION"), endpoint_url: get("SPECTRA_AWS_ENDPOINT_URL") };
     Ok(spectra_aws::key_store(&options, &table).await)

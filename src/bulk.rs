@@ -43,7 +43,7 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 
 /// Runs `spectra bulk ...`.
 pub async fn run(args: BulkArgs) -> anyhow::Result<ExitCode> {
-    let tenant = TenantId::parse(&args.tenant).with_context(|| format!("--tenant {:?}", args.tenant))?;
+    let tenant = args.tenant;
     let (producer, running) = producer(&args.data_dir).await?;
     match args.command {
         BulkCmd::Create(create) => create_job(&producer, &tenant, create).await,
@@ -58,11 +58,7 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<ExitCode> {
         }
         BulkCmd::Get { job, wait, timeout } => get(&producer, &tenant, &job_id(&job)?, wait, timeout).await,
         BulkCmd::List { state, operation, limit, page } => {
-            let filter = ListFilter {
-                kind: Some(JobKind::Bulk),
-                state: state.map(|s| s.parse::<BulkState>().map(AnyState::Bulk)).transpose()?,
-                operation: operation.map(|o| o.parse()).transpose()?,
-            };
+            let filter = ListFilter { kind: Some(JobKind::Bulk), state: state.map(AnyState::Bulk), operation };
             let page = producer.list(&tenant, &filter, limit.clamp(1, MAX_PAGE_SIZE), page.as_deref()).await?;
             list(&page.jobs, page.next_page.as_deref())
         }

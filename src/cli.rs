@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use spectra_state_machine::{BulkState, Operation, TenantId};
 use spectra_worker::faults::Faults;
 
 use spectra_worker::consumer::ConsumerConfig;
@@ -19,6 +20,15 @@ use crate::duration::{Span, parse_duration};
 #[derive(Debug, Parser)]
 #[command(name = "spectra", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
+    /// A file of `SPECTRA_*=value` lines (the environment file format) under every command:
+    /// its values are defaults that variables and flags override. Each setting flag names its
+    /// variable below; AWS mode also reads SPECTRA_QUEUE_URL, SPECTRA_TABLE, SPECTRA_BUCKET,
+    /// SPECTRA_EVENT_BUS, SPECTRA_IAM_ROLE, SPECTRA_CLUSTER_IDENTIFIER + SPECTRA_DB_USER or
+    /// SPECTRA_SECRET_ARN, or SPECTRA_WORKGROUP_NAME [+ SPECTRA_SECRET_ARN], SPECTRA_DATABASE,
+    /// SPECTRA_DB_USERS (tenant=user,...), SPECTRA_REGION, SPECTRA_AWS_ENDPOINT_URL,
+    /// SPECTRA_S3_FORCE_PATH_STYLE (`infra/spectra.yaml` sets them for the ECS service).
+    #[arg(long, global = true, value_name = "FILE", env = "SPECTRA_CONFIG")]
+    pub config: Option<PathBuf>,
     /// What to run.
     #[command(subcommand)]
     pub command: Cmd,
@@ -91,7 +101,7 @@ pub enum KeysCmd {
     Create {
         /// The tenant the key acts for.
         #[arg(long, env = "SPECTRA_TENANT")]
-        tenant: String,
+        tenant: TenantId,
         /// Where keys are stored.
         #[command(flatten)]
         store: KeyStoreArgs,
@@ -115,9 +125,6 @@ pub struct KeyStoreArgs {
     /// Use the AWS job table (SPECTRA_TABLE) instead, as `spectra api` does.
     #[arg(long)]
     pub aws: bool,
-    /// AWS settings (with --aws).
-    #[command(flatten)]
-    pub config: AwsArgs,
 }
 
 /// `spectra up`
@@ -131,7 +138,7 @@ pub struct UpArgs {
     #[arg(long, default_value = "127.0.0.1:8080", env = "SPECTRA_LISTEN")]
     pub listen: SocketAddr,
     /// Statements the warehouse runs at once; submits beyond wait (backpressure, not failure).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, env = "SPECTRA_MAX_ACTIVE_STATEMENTS")]
     pub max_active_statements: usize,
     /// Do not send statement status-change events; jobs then finish through the reconciler
     /// (as on AWS when the EventBridge rule is missing).
@@ -160,41 +167,41 @@ pub struct UpArgs {
 #[derive(Debug, Args)]
 pub struct WorkerOptions {
     /// Receive loops on the work queue.
-    #[arg(long, default_value_t = ConsumerConfig::default().loops)]
+    #[arg(long, default_value_t = ConsumerConfig::default().loops, env = "SPECTRA_LOOPS")]
     pub loops: usize,
     /// Messages handled at once.
-    #[arg(long, default_value_t = ConsumerConfig::default().max_in_flight)]
+    #[arg(long, default_value_t = ConsumerConfig::default().max_in_flight, env = "SPECTRA_MAX_IN_FLIGHT")]
     pub max_in_flight: usize,
     /// Rows a COPY may reject (reported as failed records) before an ingest job fails.
-    #[arg(long, default_value_t = Settings::default().max_error)]
+    #[arg(long, default_value_t = Settings::default().max_error, env = "SPECTRA_MAX_ERROR")]
     pub max_error: u64,
     /// How often the reconciler sweeps for stuck jobs (e.g. 30s, 5m).
-    #[arg(long, default_value_t = Span(reconciler::DEFAULT_INTERVAL))]
+    #[arg(long, default_value_t = Span(reconciler::DEFAULT_INTERVAL), env = "SPECTRA_RECONCILE_INTERVAL")]
     pub reconcile_interval: Span,
     /// How long a job may sit unchanged before the reconciler looks at it.
-    #[arg(long, default_value_t = Span(Settings::default().reconcile_grace))]
+    #[arg(long, default_value_t = Span(Settings::default().reconcile_grace), env = "SPECTRA_RECONCILE_GRACE")]
     pub reconcile_grace: Span,
     /// Longest a bulk job may run, counted from its creation; then it is cancelled and fails.
-    #[arg(long, default_value_t = Span(Settings::default().bulk_deadline))]
+    #[arg(long, default_value_t = Span(Settings::default().bulk_deadline), env = "SPECTRA_BULK_DEADLINE")]
     pub bulk_deadline: Span,
     /// Longest an async query job may run.
-    #[arg(long, default_value_t = Span(Settings::default().query_deadline))]
+    #[arg(long, default_value_t = Span(Settings::default().query_deadline), env = "SPECTRA_QUERY_DEADLINE")]
     pub query_deadline: Span,
     /// How long an ingest job may stay Open waiting for its upload.
-    #[arg(long, default_value_t = Span(Settings::default().upload_window))]
+    #[arg(long, default_value_t = Span(Settings::default().upload_window), env = "SPECTRA_UPLOAD_WINDOW")]
     pub upload_window: Span,
     /// Visibility timeout of received messages (a heartbeat extends it for long handlers).
-    #[arg(long, default_value_t = Span(ConsumerConfig::default().visibility))]
+    #[arg(long, default_value_t = Span(ConsumerConfig::default().visibility), env = "SPECTRA_VISIBILITY_TIMEOUT")]
     pub visibility_timeout: Span,
     /// Long-poll wait of each receive (SQS allows up to 20s). A worker that stops mid-poll can
     /// still be handed messages it never sees, which then wait out their visibility timeout;
     /// a shorter wait narrows that window at the cost of more receive calls.
-    #[arg(long, default_value_t = Span(ConsumerConfig::default().wait))]
+    #[arg(long, default_value_t = Span(ConsumerConfig::default().wait), env = "SPECTRA_RECEIVE_WAIT")]
     pub receive_wait: Span,
     /// At shutdown, how long in-flight messages may take before they are released, and (in
     /// `spectra up`) how long running statements are interrupted for before the process exits;
     /// interrupted statements are retried after the next start.
-    #[arg(long, alias = "shutdown-timeout", default_value_t = Span(ConsumerConfig::default().shutdown_deadline))]
+    #[arg(long, alias = "shutdown-timeout", default_value_t = Span(ConsumerConfig::default().shutdown_deadline), env = "SPECTRA_SHUTDOWN_DEADLINE")]
     pub shutdown_deadline: Span,
     /// For fault drills (`spectra chaos`) only: inject faults where the worker meets the queue
     /// and the warehouse, each with a probability — `duplicate=P` (a received message is
@@ -237,19 +244,6 @@ fn parse_rate_limits(text: &str) -> Result<spectra_api::RateLimits, String> {
     spectra_api::RateLimits::parse(text)
 }
 
-/// Where AWS mode finds its settings.
-#[derive(Debug, Args)]
-pub struct AwsArgs {
-    /// A file of `SPECTRA_*=value` lines (the environment file format); variables already in
-    /// the environment win. Settings: SPECTRA_QUEUE_URL, SPECTRA_TABLE, SPECTRA_BUCKET,
-    /// SPECTRA_EVENT_BUS, SPECTRA_IAM_ROLE, SPECTRA_CLUSTER_IDENTIFIER + SPECTRA_DB_USER or
-    /// SPECTRA_SECRET_ARN, or SPECTRA_WORKGROUP_NAME [+ SPECTRA_SECRET_ARN], SPECTRA_DATABASE,
-    /// SPECTRA_DB_USERS (tenant=user,...), SPECTRA_REGION, SPECTRA_AWS_ENDPOINT_URL,
-    /// SPECTRA_S3_FORCE_PATH_STYLE. `infra/spectra.yaml` sets them for the ECS service.
-    #[arg(long, env = "SPECTRA_CONFIG")]
-    pub config: Option<PathBuf>,
-}
-
 /// `spectra redshift-emulator`
 #[derive(Debug, Args)]
 pub struct EmulatorArgs {
@@ -278,9 +272,6 @@ pub struct EmulatorArgs {
 /// `spectra worker`
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// AWS settings.
-    #[command(flatten)]
-    pub aws: AwsArgs,
     /// Worker settings.
     #[command(flatten)]
     pub worker: WorkerOptions,
@@ -289,14 +280,11 @@ pub struct WorkerArgs {
 /// `spectra api`
 #[derive(Debug, Args)]
 pub struct ApiArgs {
-    /// AWS settings.
-    #[command(flatten)]
-    pub aws: AwsArgs,
     /// Where to serve the REST API; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", env = "SPECTRA_LISTEN")]
     pub listen: SocketAddr,
     /// Longest a synchronous query may wait for a free warehouse slot and run.
-    #[arg(long, default_value_t = Span(Settings::default().query_deadline))]
+    #[arg(long, default_value_t = Span(Settings::default().query_deadline), env = "SPECTRA_QUERY_DEADLINE")]
     pub query_deadline: Span,
     /// REST API settings: JWTs, rate limits.
     #[command(flatten)]
@@ -311,7 +299,7 @@ pub struct BulkArgs {
     pub data_dir: PathBuf,
     /// The tenant the jobs belong to.
     #[arg(long, global = true, env = "SPECTRA_TENANT", default_value = "demo")]
-    pub tenant: String,
+    pub tenant: TenantId,
     /// What to do.
     #[command(subcommand)]
     pub command: BulkCmd,
@@ -356,10 +344,10 @@ pub enum BulkCmd {
     List {
         /// Only jobs in this state (Open, UploadComplete, InProgress, JobComplete, Failed, Aborted).
         #[arg(long)]
-        state: Option<String>,
+        state: Option<BulkState>,
         /// Only jobs with this operation.
         #[arg(long)]
-        operation: Option<String>,
+        operation: Option<Operation>,
         /// Jobs per page (at most 100).
         #[arg(long, default_value_t = 25)]
         limit: usize,

@@ -4,20 +4,23 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-#[cfg(feature = "embedded")]
-use spectra_local::{JOBS_FILE, SqliteKeyStore, write_private_file};
-use spectra_state_machine::TenantId;
-#[cfg(feature = "embedded")]
-use spectra_worker::ports::hash_key;
+use anyhow::bail;
 use spectra_worker::ports::{KeyStore, mint_key};
+#[cfg(feature = "embedded")]
+use {
+    anyhow::Context,
+    spectra_local::{JOBS_FILE, SqliteKeyStore, write_private_file},
+    spectra_state_machine::TenantId,
+    spectra_worker::ports::hash_key,
+};
 
 use crate::cli::{KeyStoreArgs, KeysCmd};
+use crate::layers::Layers;
 
-async fn open(args: &KeyStoreArgs) -> anyhow::Result<Box<dyn KeyStore>> {
+async fn open(args: &KeyStoreArgs, layers: &Layers) -> anyhow::Result<Box<dyn KeyStore>> {
     if args.aws {
         #[cfg(feature = "aws")]
-        return Ok(Box::new(crate::aws_mode::key_store(&args.config).await?));
+        return Ok(Box::new(crate::aws_mode::key_store(layers).await?));
         #[cfg(not(feature = "aws"))]
         bail!("this spectra was built without the `aws` feature: --aws is not available");
     }
@@ -32,12 +35,11 @@ async fn open(args: &KeyStoreArgs) -> anyhow::Result<Box<dyn KeyStore>> {
 }
 
 /// Runs `spectra keys ...`.
-pub async fn run(command: KeysCmd) -> anyhow::Result<ExitCode> {
+pub async fn run(command: KeysCmd, layers: &Layers) -> anyhow::Result<ExitCode> {
     match command {
         KeysCmd::Create { tenant, store } => {
-            let tenant = TenantId::parse(&tenant).with_context(|| format!("--tenant {tenant:?}"))?;
             let minted = mint_key(&tenant);
-            open(&store).await?.put(&minted.record).await?;
+            open(&store, layers).await?.put(&minted.record).await?;
             writeln!(
                 std::io::stderr().lock(),
                 "key id {} for tenant {tenant} (revoke with: spectra keys revoke {}{})",
@@ -49,7 +51,7 @@ pub async fn run(command: KeysCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCmd::Revoke { key_id, store } => {
-            if !open(&store).await?.revoke(&key_id).await? {
+            if !open(&store, layers).await?.revoke(&key_id).await? {
                 bail!("no active key with id {key_id}");
             }
             writeln!(std::io::stdout().lock(), "revoked {key_id}")?;

@@ -21,6 +21,7 @@ mod duration;
 #[cfg(feature = "emulator")]
 mod emulator;
 mod keys;
+mod layers;
 #[cfg(feature = "embedded")]
 mod progress;
 mod serve;
@@ -31,13 +32,15 @@ mod table;
 #[cfg(feature = "embedded")]
 mod up;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Cmd};
+use crate::layers::Layers;
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, layers: &Layers) -> anyhow::Result<ExitCode> {
     match cli.command {
         #[cfg(feature = "embedded")]
         Cmd::Sql(args) => sql::run(args).await,
@@ -45,15 +48,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Up(args) => up::run(*args).await,
         #[cfg(feature = "embedded")]
         Cmd::Bulk(args) => bulk::run(args).await,
-        Cmd::Keys(command) => keys::run(command).await,
+        Cmd::Keys(command) => keys::run(command, layers).await,
         #[cfg(feature = "aws")]
-        Cmd::Worker(args) => aws_mode::run_worker(args).await,
+        Cmd::Worker(args) => aws_mode::run_worker(args, layers).await,
         #[cfg(feature = "aws")]
-        Cmd::Api(args) => aws_mode::run_api(args).await,
+        Cmd::Api(args) => aws_mode::run_api(args, layers).await,
         #[cfg(feature = "emulator")]
         Cmd::RedshiftEmulator(args) => emulator::run(args).await,
         #[cfg(all(feature = "aws", feature = "embedded"))]
-        Cmd::Chaos(args) => chaos::run(args).await,
+        Cmd::Chaos(args) => chaos::run(args, layers, cli.config.as_deref()).await,
     }
 }
 
@@ -86,25 +89,32 @@ fn init_logging(cli: &Cli) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let layers = match Layers::load(&args) {
+        Ok(layers) => layers,
+        Err(error) => return fail(&error),
+    };
+    // The config file's values become the flags' defaults; clap then lets variables and flags
+    // override them (and exits with its own message on bad flags or --help).
+    let matches = layers.apply(Cli::command()).get_matches_from(&args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(&cli);
     let outcome = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| {
-        let outcome = rt.block_on(run(cli));
+        let outcome = rt.block_on(run(cli, &layers));
         // A blocking thread can outlive its command: `spectra up` gives a statement that ignores
         // interrupts up to its shutdown deadline, then exits without it (the ledger fails it at
         // the next start). Dropping the runtime would wait for that thread forever.
         rt.shutdown_timeout(EXIT_GRACE);
         outcome
     });
-    match outcome {
-        Ok(code) => code,
-        Err(error) => {
-            // The binary edge: one line with the whole cause chain, no backtrace, exit 1.
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: {error:#}");
-            }
-            ExitCode::FAILURE
-        }
+    outcome.unwrap_or_else(|error| fail(&error))
+}
+
+/// The binary edge: one line with the whole cause chain, no backtrace, exit 1.
+fn fail(error: &anyhow::Error) -> ExitCode {
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("error: {error:#}");
     }
+    ExitCode::FAILURE
 }

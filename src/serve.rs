@@ -8,6 +8,7 @@ use spectra::app::{ApiConfig, WorkerConfig};
 use spectra_api::JwtConfig;
 use spectra_worker::consumer::ConsumerConfig;
 use spectra_worker::platform::Settings;
+use spectra_worker::secret::Secret;
 
 use crate::cli::{ApiOptions, WorkerOptions};
 
@@ -58,7 +59,7 @@ async fn jwt_config(args: &ApiOptions) -> anyhow::Result<Option<Arc<JwtConfig>>>
         if secret.len() < 32 {
             anyhow::bail!("--jwt-secret-file {}: an HS256 secret needs at least 32 bytes", path.display());
         }
-        config.secret = Some(secret);
+        config.secret = Some(Secret::new(secret));
     }
     if config.secret.is_none() && config.rsa_public_key.is_none() {
         if args.jwt_issuer.is_some() || args.jwt_audience.is_some() {

@@ -9,6 +9,7 @@ use spectra_local::{ADDR_FILE, load_or_create_token};
 use spectra_state_machine::{Identifier, TenantId};
 use spectra_warehouse::{Access, WarehouseConfig};
 use spectra_worker::platform::{Settings, parse_db_users};
+use spectra_worker::secret::Secret;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::UpArgs;
@@ -89,7 +90,7 @@ async fn config(args: &UpArgs, public_url: &str) -> anyhow::Result<EmbeddedConfi
         warehouse: WarehouseConfig { max_active_statements: args.max_active_statements, access, ..Default::default() },
         worker: serve::worker_config(&args.worker),
         api: serve::api_config(&args.api).await?,
-        admin_token: Some(token),
+        admin_token: Some(Secret::new(token)),
     })
 }
 

@@ -10,12 +10,13 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use spectra_state_machine::TenantId;
+use spectra_worker::secret::Secret;
 
 /// How tokens are checked.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct JwtConfig {
     /// The HS256 shared secret; HS256 tokens are refused without one.
-    pub secret: Option<Vec<u8>>,
+    pub secret: Option<Secret<Vec<u8>>>,
     /// The RS256 public key (DER SubjectPublicKeyInfo); RS256 tokens are refused without one.
     pub rsa_public_key: Option<Vec<u8>>,
     /// Required `iss`, when set.
@@ -28,17 +29,11 @@ pub struct JwtConfig {
     pub leeway_seconds: i64,
 }
 
-impl std::fmt::Debug for JwtConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtConfig").field("issuer", &self.issuer).field("audience", &self.audience).finish()
-    }
-}
-
 impl JwtConfig {
     /// HS256 with `secret`, tenant in `tenant_id`, 60 s of leeway, no `iss`/`aud` required.
     pub fn hs256(secret: Vec<u8>) -> Self {
         Self {
-            secret: Some(secret),
+            secret: Some(Secret::new(secret)),
             rsa_public_key: None,
             issuer: None,
             audience: None,
@@ -84,7 +79,7 @@ pub fn verify(token: &str, config: &JwtConfig, now: i64) -> Result<(TenantId, St
     let signed = format!("{h}.{p}");
     match (header["alg"].as_str(), &config.secret, &config.rsa_public_key) {
         (Some("HS256"), Some(secret), _) => {
-            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|e| e.to_string())?;
+            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose()).map_err(|e| e.to_string())?;
             mac.update(signed.as_bytes());
             mac.verify_slice(&signature).map_err(|_| "bad signature".to_owned())?;
         }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use spectra_local::{EmbeddedPlatform, object_routes};
 use spectra_warehouse::{DuckWarehouse, WarehouseConfig, admin_routes};
 use spectra_worker::platform::Settings;
+use spectra_worker::secret::Secret;
 
 use super::{ApiConfig, App, AppError, WorkerConfig};
 
 /// Everything an embedded application is built from.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct EmbeddedConfig {
     /// The data directory (queue, job table, objects, warehouse); created if missing.
     pub data_dir: PathBuf,
@@ -26,7 +27,7 @@ pub struct EmbeddedConfig {
     /// The REST API.
     pub api: ApiConfig,
     /// Serve `POST /admin/sql` guarded by this bearer token (`spectra up`); none when `None`.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret<String>>,
 }
 
 /// An application on the embedded platform, with what only that platform has: its concrete
@@ -60,7 +61,7 @@ impl App {
         let duck = Arc::new(duck);
         let mut routes = object_routes(stack.objects.clone());
         if let Some(token) = config.admin_token {
-            routes = routes.merge(admin_routes(duck.clone(), token));
+            routes = routes.merge(admin_routes(duck.clone(), token.expose().clone()));
         }
         let stores = (
             Arc::new(stack.keys.clone()) as _,

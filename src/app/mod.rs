@@ -43,7 +43,7 @@ pub struct WorkerConfig {
 }
 
 /// What the REST API adds to the platform's stores: how it authenticates and limits.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ApiConfig {
     /// JWT bearer tokens, when configured (API keys always work).
     pub jwt: Option<Arc<JwtConfig>>,

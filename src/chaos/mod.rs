@@ -17,7 +17,7 @@ mod verify;
 mod workload;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +29,7 @@ use futures::StreamExt;
 use spectra_worker::faults;
 
 use crate::duration::parse_duration;
+use crate::layers::Layers;
 use client::Api;
 use target::System;
 use verify::Report;
@@ -86,20 +87,18 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub json: bool,
     /// Run on AWS instead (the local stack, or an account): a `spectra api` and --workers
-    /// `spectra worker`s with the SPECTRA_* settings (environment, or --config), of which a
-    /// kill or SIGTERM hits one worker. The run's directory then holds only their log.
+    /// `spectra worker`s with the SPECTRA_* settings (environment, or --config, which is passed
+    /// on to them), of which a kill or SIGTERM hits one worker. The run's directory then holds only their log.
     #[arg(long)]
     pub aws: bool,
     /// Workers to run with --aws.
     #[arg(long, default_value_t = 3)]
     pub workers: usize,
-    /// With --aws: a file of SPECTRA_*=value lines, passed on to the api and the workers.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
 }
 
 /// Runs `spectra chaos`; false when a check failed.
-pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
+/// Runs the drill; `config` (the global `--config`) is passed on to the processes it starts.
+pub async fn run(args: ChaosArgs, layers: &Layers, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.share) {
         bail!("--share must be between 0 and 1");
     }
@@ -110,7 +109,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     tracing::info!(data_dir = %data_dir.display(), "chaos: starting");
-    let (mut target, api) = setup::start(&args, &data_dir, &http).await?;
+    let (mut target, api) = setup::start(&args, layers, config, &data_dir, &http).await?;
     api.admin_sql(&workload::setup_sql(args.jobs, args.rows), Duration::from_secs(60)).await?;
 
     let mut report = Report { mode: names(&args.mode), jobs: args.jobs, ..Report::default() };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use spectra_aws::{AwsPlatform, AwsSettings};
+use spectra_aws::AwsPlatform;
 use spectra_local::TOKEN_FILE;
 use spectra_state_machine::TenantId;
 use spectra_worker::platform::Settings;
@@ -16,12 +16,18 @@ use spectra_worker::ports::{KeyStore, Warehouse, mint_key};
 use super::client::{Api, Operator};
 use super::target::{Proc, System};
 use super::{ChaosArgs, Mode};
-use crate::cli::AwsArgs;
 use crate::keys::DEMO_KEY_FILE;
+use crate::layers::Layers;
 use crate::up::DEMO_TENANT;
 
 /// Starts the system and returns it with a client for it.
-pub async fn start(args: &ChaosArgs, dir: &Path, http: &reqwest::Client) -> anyhow::Result<(System, Api)> {
+pub async fn start(
+    args: &ChaosArgs,
+    layers: &Layers,
+    config_file: Option<&Path>,
+    dir: &Path,
+    http: &reqwest::Client,
+) -> anyhow::Result<(System, Api)> {
     let exe = std::env::current_exe().context("locating the spectra binary")?;
     let addr = free_port()?;
     let base = format!("http://{addr}");
@@ -37,13 +43,11 @@ pub async fn start(args: &ChaosArgs, dir: &Path, http: &reqwest::Client) -> anyh
         let operator = Operator::Admin(read_when_written(dir, TOKEN_FILE).await?);
         return Ok((System::Embedded(up), Api::new(http.clone(), base, key, DEMO_TENANT.into(), operator)));
     }
-    let config: Vec<String> = match &args.config {
+    let config: Vec<String> = match config_file {
         Some(path) => vec!["--config".into(), path.display().to_string()],
         None => Vec::new(),
     };
-    let aws_args = AwsArgs { config: args.config.clone() };
-    let lookup = crate::aws_mode::lookup(&aws_args)?;
-    let settings = AwsSettings::from_lookup(lookup).context("AWS mode is not configured")?;
+    let settings = crate::aws_mode::settings_of(layers)?;
     let aws = AwsPlatform::connect(&settings, Settings::default()).await.context("connecting to AWS")?;
     // A tenant of the run's own, so the job count and keys see only this run.
     let tenant = TenantId::parse(&format!("chaos{:08x}", fastrand::u32(..)))?;

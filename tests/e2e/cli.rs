@@ -92,3 +92,38 @@ fn restarts_reuse_one_demo_key_until_it_is_revoked() {
     assert_ne!(replaced, key, "a revoked demo key is replaced");
     drop(third);
 }
+
+#[test]
+fn a_config_file_sets_any_setting_and_variables_then_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let [from_file, from_env, from_flag] = ["file", "env", "flag"].map(|d| dir.path().join(d));
+    let config = dir.path().join("spectra.env");
+    let lines =
+        format!("# where keys go\nexport SPECTRA_DATA_DIR={}\nSPECTRA_SHUTDOWN_DEADLINE=7s\n", from_file.display());
+    std::fs::write(&config, lines).unwrap();
+    let spectra_with = |env: Option<&std::path::Path>, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_spectra"));
+        command.args(args).arg("--config").arg(&config).env_remove("SPECTRA_DATA_DIR").env_remove("SPECTRA_CONFIG");
+        if let Some(dir) = env {
+            command.env("SPECTRA_DATA_DIR", dir);
+        }
+        command.output().unwrap()
+    };
+    let create = ["keys", "create", "--tenant", "acme"];
+    let keys_in = |dir: &std::path::Path| dir.join("jobs.sqlite").exists();
+    assert!(spectra_with(None, &create).status.success());
+    assert!(keys_in(&from_file), "the file's SPECTRA_DATA_DIR");
+    assert!(spectra_with(Some(&from_env), &create).status.success());
+    assert!(keys_in(&from_env), "the variable over the file");
+    let flagged = [&create[..], &["--data-dir", from_flag.to_str().unwrap()]].concat();
+    assert!(spectra_with(Some(&from_env), &flagged).status.success());
+    assert!(keys_in(&from_flag), "the flag over both");
+    let help = String::from_utf8(spectra_with(None, &["up", "--help"]).stdout).unwrap();
+    assert!(help.contains("[default: 7s]"), "--help shows the file's value:\n{help}");
+
+    std::fs::write(&config, "SPECTRA_DATA_DIR\n").unwrap();
+    let broken = spectra_with(None, &create);
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert_eq!(broken.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 1") && stderr.contains("spectra.env"), "{stderr}");
+}

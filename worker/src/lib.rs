@@ -19,6 +19,7 @@
 //!   feeds them; [`reconciler`]: the sweep that catches lost events and deadlines.
 //! - [`upload`], [`results`]: what the worker reads from uploads and writes as results.
 //! - [`faults`]: fault injection at the worker's edges, for `spectra chaos`.
+//! - [`secret`]: `Secret<T>`, configuration values that never print.
 
 pub mod consumer;
 #[cfg(feature = "contract")]
@@ -32,5 +33,6 @@ pub mod ports;
 pub mod producer;
 pub mod reconciler;
 pub mod results;
+pub mod secret;
 pub mod sql;
 pub mod upload;

@@ -126,27 +126,6 @@ impl AwsSettings {
     }
 }
 
-/// Parses a config file: `KEY=value` lines, `#` comments, optional `export ` and quotes — the
-/// environment file format, so the same file works with `env $(cat file)` and systemd.
-pub fn parse_config_file(text: &str) -> Result<HashMap<String, String>, ConfigError> {
-    let mut values = HashMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let (key, value) = line
-            .split_once('=')
-            .ok_or_else(|| problem(&format!("line {}", n + 1), format!("{line:?} is not KEY=value")))?;
-        let value = value.trim();
-        let unquoted =
-            ['"', '\''].iter().find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q))).unwrap_or(value);
-        values.insert(key.trim().to_owned(), unquoted.to_owned());
-    }
-    Ok(values)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,15 +180,5 @@ mod tests {
         assert_eq!(settings(&bad_users).unwrap_err().setting, "SPECTRA_DB_USERS");
         let blank = with(&[("SPECTRA_DB_USER", "u"), ("SPECTRA_TABLE", "  ")]);
         assert_eq!(settings(&blank).unwrap_err().setting, "SPECTRA_TABLE");
-    }
-
-    #[test]
-    fn config_files_are_environment_files() {
-        let file = "# the stack\nexport SPECTRA_TABLE='jobs'\nSPECTRA_BUCKET=\"b\"\n\nSPECTRA_DATABASE = analytics\n";
-        let values = parse_config_file(file).unwrap();
-        assert_eq!(values["SPECTRA_TABLE"], "jobs");
-        assert_eq!(values["SPECTRA_BUCKET"], "b");
-        assert_eq!(values["SPECTRA_DATABASE"], "analytics");
-        assert_eq!(parse_config_file("oops").unwrap_err().setting, "line 1");
     }
 }

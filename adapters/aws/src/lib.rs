@@ -24,7 +24,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-pub use config::{AwsSettings, ConfigError, parse_config_file};
+pub use config::{AwsSettings, ConfigError};
 pub use dynamodb::{DynamoJobStore, TABLE_GSIS};
 pub use dynamodb_api_stores::{DynamoIdempotencyStore, DynamoKeyStore, DynamoRateCounter};
 pub use dynamodb_table::create_job_table;

@@ -1,6 +1,6 @@
 //! Jobs per second and CPU per job through the embedded stack: the producer library, the SQLite
 //! queue and job store, the worker's consumer loop and handlers, and the DuckDB warehouse, all
-//! in this process, as `spectra up` runs them.
+//! in this process, built as `spectra up` builds them (`App::embedded`).
 //!
 //! Run: `cargo bench --workspace --profile dev --bench jobs` (set `BENCH_JOBS`, default
 //! 200 per kind). It prints, per kind of job (a 1,000-row export to CSV, a 100-row CSV insert):
@@ -9,16 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spectra_local::EmbeddedPlatform;
+use spectra::app::{App, EmbeddedApp, EmbeddedConfig};
 use spectra_state_machine::{BulkJobRequest, Job, TenantId};
-use spectra_warehouse::WarehouseConfig;
-use spectra_worker::consumer::{self, ConsumerConfig};
 use spectra_worker::contract::warehouse::run;
-use spectra_worker::handler::Worker;
-use spectra_worker::platform::Settings;
 use spectra_worker::ports::ByteReader;
 use spectra_worker::producer::Producer;
 use tokio_util::sync::CancellationToken;
@@ -70,15 +65,14 @@ fn report(kind: &str, jobs: usize, wall: f64, cpu: f64, latencies: &[f64]) {
 async fn main() {
     let jobs: usize = std::env::var("BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let dir = tempfile::tempdir().unwrap();
-    let stack = EmbeddedPlatform::open(dir.path(), "http://127.0.0.1:9", Settings::default()).await.unwrap();
-    let warehouse = Arc::new(spectra_warehouse::open_in(&stack, dir.path(), WarehouseConfig::default()).await.unwrap());
+    let mut config = EmbeddedConfig::new(dir.path(), "http://127.0.0.1:9");
+    config.worker.consumer.wait = Duration::from_millis(200);
+    let EmbeddedApp { app, duck: warehouse, .. } = App::embedded(config).await.unwrap();
     run(warehouse.as_ref(), "CREATE TABLE source AS SELECT i AS id, 'name-' || i AS name FROM range(1000) r(i)").await;
     run(warehouse.as_ref(), "CREATE TABLE sink (id INTEGER, name VARCHAR)").await;
     let shutdown = CancellationToken::new();
-    let worker = Arc::new(Worker::new(stack.platform.clone(), warehouse));
-    let config = ConsumerConfig { wait: Duration::from_millis(200), ..ConsumerConfig::default() };
-    let consumer = tokio::spawn(consumer::run(stack.platform.queue.clone(), worker, config, shutdown.clone()));
-    let producer = Producer::new(stack.platform.clone());
+    let worker = app.start_worker(&shutdown);
+    let producer = app.api.producer.clone();
     let tenant = TenantId::parse("bench").unwrap();
 
     let (cpu0, start) = (cpu_seconds(), Instant::now());
@@ -110,5 +104,5 @@ async fn main() {
     report("insert 100-row CSV", jobs, start.elapsed().as_secs_f64(), cpu_seconds() - cpu0, &latencies);
 
     shutdown.cancel();
-    consumer.await.unwrap();
+    worker.join().await.unwrap();
 }
