@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use spectra_state_machine::{Job, OutputFormat, QueryJob, QueryJobRequest, RawParameter, TenantId};
 use spectra_worker::handler::named_request;
 use spectra_worker::ports::{Sql, StatementStatus, WarehouseError, read_rows};
-use spectra_worker::producer::ProducerError;
+use spectra_worker::producer::{ProducerError, Runner};
 use spectra_worker::sql::{cap_rows, check, export_query};
 
 use crate::auth::Principal;
@@ -95,7 +95,10 @@ pub async fn execute(
     if let Some(runs) = runs {
         check_with_engine(&state, &who.tenant, &runs, &request.sql).await?;
     }
-    let job = match state.producer.create_query(&who.tenant, job_request, None, CreationToken::of(&bound)).await {
+    // A synchronous JSON query runs in this request; everything else runs through a worker.
+    let runner = if request.run_async || !json_output { Runner::Worker } else { Runner::Caller };
+    let created = state.producer.create_query(&who.tenant, job_request, runner, None, CreationToken::of(&bound)).await;
+    let job = match created {
         Ok(job) => job,
         Err(ProducerError::Sql(e)) => return Err(guard_error(&request.sql, e)),
         Err(e) => return Err(e.into()),
@@ -159,7 +162,8 @@ async fn run_sync(
         }
     };
     state.producer.submitted(&who.tenant, &job.header.job_id, job.header.execution.attempt, &statement).await;
-    let mut pause = Duration::from_millis(5);
+    // A small query ends in a couple of milliseconds: look again after 1 ms, then back off.
+    let mut pause = Duration::from_millis(1);
     let description = loop {
         let d = state.warehouse.describe(&statement).await.map_err(|e| ApiError::unavailable(&e))?;
         if d.status.is_terminal() {

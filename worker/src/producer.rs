@@ -68,6 +68,18 @@ impl ProducerError {
     }
 }
 
+/// Who submits a query job's statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// A worker, from the command queued at creation (async queries, exports).
+    Worker,
+    /// The caller, in its own request (a synchronous query): no command is queued, so the
+    /// statement is submitted once, not once by the request and again by a worker. Should the
+    /// caller die before submitting, the reconciler finds the job waiting past its grace and
+    /// submits it.
+    Caller,
+}
+
 /// The producer API over a platform. Cheap to clone.
 #[derive(Clone)]
 pub struct Producer {
@@ -131,18 +143,23 @@ impl Producer {
         }
     }
 
-    /// Creates an async query job (the Job API): validated, its SQL through the guard, stored,
-    /// announced, and queued for a worker. `bound` as for [`Producer::create_bulk`].
+    /// Creates a query job (the Job API): validated, its SQL through the guard, stored,
+    /// announced, and — when a worker runs it — queued for one. `bound` as for
+    /// [`Producer::create_bulk`].
     pub async fn create_query(
         &self,
         tenant: &TenantId,
         request: QueryJobRequest,
+        runner: Runner,
         tp: Option<&TraceParent>,
         bound: Option<&str>,
     ) -> Result<QueryJob, ProducerError> {
         let spec = request.validate()?;
         check(&spec.sql, self.platform.settings.guard)?;
-        let (job, effects) = query::create(tenant.clone(), spec, Utc::now());
+        let (job, mut effects) = query::create(tenant.clone(), spec, Utc::now());
+        if runner == Runner::Caller {
+            effects.retain(|effect| !matches!(effect, Effect::SubmitStatement { .. }));
+        }
         match self.create(Job::Query(job), &effects, tp, bound).await? {
             Job::Query(job) => Ok(job),
             Job::Bulk(b) => Err(ProducerError::NotFound(b.header.job_id)),

@@ -13,7 +13,7 @@ use spectra_api::{AppState, RateLimits};
 use spectra_state_machine::TenantId;
 use spectra_warehouse::DuckWarehouse;
 use spectra_worker::contract::warehouse::run;
-use spectra_worker::ports::{KeyStore, StatementStatus, mint_key};
+use spectra_worker::ports::{KeyStore, Queue, StatementStatus, mint_key};
 use spectra_worker::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +24,8 @@ pub struct Stack {
     pub keys: Arc<dyn KeyStore>,
     /// The API's producer, to make jobs as an earlier, crashed request would have.
     pub producer: Producer,
+    /// The work queue (what the worker consumes).
+    pub queue: Arc<dyn Queue>,
     stop: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -39,6 +41,11 @@ impl Stack {
         Self::start_configured(|_| {}).await
     }
 
+    /// The API alone, no worker: what the requests queue for a worker stays in the queue.
+    pub async fn start_without_worker() -> Self {
+        Self::start_serving(|_| {}, false).await
+    }
+
     pub async fn start_with(limits: RateLimits) -> Self {
         Self::start_configured(|state| state.limits = limits).await
     }
@@ -46,6 +53,10 @@ impl Stack {
     /// The application `spectra up` runs (through the same `App::embedded`), without the
     /// reconciler, its API state adjusted by `configure` before serving.
     pub async fn start_configured(configure: impl FnOnce(&mut AppState)) -> Self {
+        Self::start_serving(configure, true).await
+    }
+
+    async fn start_serving(configure: impl FnOnce(&mut AppState), worker: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -59,9 +70,12 @@ impl Stack {
         tokio::spawn(
             async move { axum::serve(listener, router).with_graceful_shutdown(serving.cancelled_owned()).await },
         );
-        app.start_worker(&stop);
+        if worker {
+            app.start_worker(&stop);
+        }
         let keys: Arc<dyn KeyStore> = Arc::new(stack.keys.clone());
-        Self { base, http: Client::new(), warehouse: duck, keys, producer, stop, _dir: dir }
+        let queue = app.platform.queue.clone();
+        Self { base, http: Client::new(), warehouse: duck, keys, producer, queue, stop, _dir: dir }
     }
 
     /// The embedded platform's data directory.

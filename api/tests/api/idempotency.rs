@@ -120,6 +120,7 @@ async fn a_retry_after_a_crash_between_create_and_response_returns_the_created_j
     use spectra_local::{JOBS_FILE, SqliteIdempotencyStore};
     use spectra_state_machine::{BulkJobRequest, QueryJobRequest, TenantId};
     use spectra_worker::ports::{CLAIM_LEASE_SECONDS, Claim, IdempotencyStore, hash_key};
+    use spectra_worker::producer::Runner;
 
     let s = Stack::start().await;
     let key = s.key("acme").await;
@@ -153,7 +154,7 @@ async fn a_retry_after_a_crash_between_create_and_response_returns_the_created_j
     let body = json!({"sql": "SELECT 42 AS answer", "async": true});
     let token = dead_claim("/v1/queries", body.clone(), "query-crash").await;
     let request = QueryJobRequest { sql: "SELECT 42 AS answer".into(), parameters: Vec::new(), output_format: None };
-    let orphan = s.producer.create_query(&acme, request, None, Some(&token)).await.unwrap();
+    let orphan = s.producer.create_query(&acme, request, Runner::Worker, None, Some(&token)).await.unwrap();
     let (status, _, retried) = post(&s, &key, "acme", "query-crash", "/v1/queries", body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
     assert_eq!(retried["job_id"], json!(orphan.header.job_id));

@@ -172,3 +172,30 @@ async fn timeouts_failures_and_cancels() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The commands a worker would find on the queue now (taken, as a worker would take them).
+async fn queued_commands(s: &Stack) -> Vec<Value> {
+    let messages = s.queue.receive(10, Duration::ZERO, Duration::from_secs(60)).await.unwrap();
+    let bodies = messages.iter().map(|m| serde_json::from_str::<Value>(&m.body).unwrap());
+    bodies.filter(|m| m.get("command").is_some()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synchronous_query_is_submitted_by_its_request_alone() {
+    let s = Stack::start_without_worker().await;
+    let key = s.key("acme").await;
+    let (status, body) = query(&s, &key, json!({"sql": "SELECT 1 AS one"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], json!([{"one": 1}]));
+    let job = body["metadata"]["job_id"].as_str().unwrap().to_owned();
+    let commands = queued_commands(&s).await;
+    assert!(commands.is_empty(), "a worker would submit the statement again: {commands:?}");
+
+    // An async query is the worker's to run: its submit is queued.
+    let (status, body) = query(&s, &key, json!({"sql": "SELECT 2 AS two", "async": true})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let commands = queued_commands(&s).await;
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(commands[0]["command"], "submit_statement");
+    assert_ne!(commands[0]["job_id"], json!(job));
+}

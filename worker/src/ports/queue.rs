@@ -93,7 +93,9 @@ impl QueueError {
 ///   or dead-lettered; duplicates and reordering are normal and handlers must be idempotent.
 /// - **Visibility.** A received message is hidden from other receivers for the visibility
 ///   timeout given at receive. While hidden, no other receive returns it — two consumers never
-///   hold the same message at once. When the timeout runs out it becomes receivable again,
+///   hold the same message at once (SQS standard queues may, rarely, break this: they are
+///   at-least-once, which is why handlers are idempotent; the contract suite allows it for
+///   fixtures that say so). When the timeout runs out it becomes receivable again,
 ///   with a new receipt and `receive_count + 1`; the old receipt then fails with
 ///   [`QueueError::LostOwnership`] on extend (and may be silently ignored on ack, as SQS does).
 /// - **Dead letters.** A message received more than the queue's maximum receive count is moved
