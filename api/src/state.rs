@@ -5,6 +5,7 @@ use std::sync::Arc;
 use spectra_worker::ports::{IdempotencyStore, KeyStore, RateCounter, Warehouse};
 
 use crate::jwt::JwtConfig;
+use crate::key_cache::CachedKeys;
 use crate::rate_limit::RateLimits;
 use spectra_worker::producer::Producer;
 
@@ -42,6 +43,8 @@ impl AppState {
         rates: Arc<dyn RateCounter>,
     ) -> Self {
         let limits = RateLimits::default();
+        // Every request looks its key up; a moment's cache spares the store (see `key_cache`).
+        let keys: Arc<dyn KeyStore> = Arc::new(CachedKeys::new(keys));
         Self { producer, keys, warehouse, idempotency, rates, limits, jwt: None, body_limit: DEFAULT_BODY_LIMIT }
     }
 }
