@@ -135,12 +135,10 @@ impl JobStore for SqliteJobStore {
         let record: Option<String> = self
             .db
             .call(move |conn| {
+                // Every job read runs this: prepared once per connection, not per call.
                 Ok(conn
-                    .query_row(
-                        "SELECT record FROM jobs WHERE tenant_id = ?1 AND job_id = ?2",
-                        params![tenant, id],
-                        |r| r.get(0),
-                    )
+                    .prepare_cached("SELECT record FROM jobs WHERE tenant_id = ?1 AND job_id = ?2")?
+                    .query_row(params![tenant, id], |r| r.get(0))
                     .optional()?)
             })
             .await?;

@@ -66,20 +66,20 @@ impl KeyStore for SqliteKeyStore {
         let row = self
             .db
             .call(move |conn| {
+                // Every request's authentication runs this (past the API's key cache).
                 Ok(conn
-                    .query_row(
+                    .prepare_cached(
                         "SELECT key_id, tenant_id, hash, created_at, revoked_at FROM api_keys WHERE hash = ?1",
-                        [hash],
-                        |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, String>(2)?,
-                                r.get::<_, String>(3)?,
-                                r.get::<_, Option<String>>(4)?,
-                            ))
-                        },
-                    )
+                    )?
+                    .query_row([hash], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                        ))
+                    })
                     .optional()?)
             })
             .await?;

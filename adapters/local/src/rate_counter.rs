@@ -49,12 +49,13 @@ impl RateCounter for SqliteRateCounter {
         let stale = now.timestamp() - KEEP_SECONDS;
         self.db
             .call(move |conn| {
-                let count: i64 = conn.query_row(
-                    "INSERT INTO rate_counters (tenant_id, grp, window_start, count) VALUES (?1, ?2, ?3, 1) \
-                     ON CONFLICT (tenant_id, grp, window_start) DO UPDATE SET count = count + 1 RETURNING count",
-                    params![tenant, group, window_start],
-                    |r| r.get(0),
-                )?;
+                // Every rate-limited request runs this: prepared once per connection.
+                let count: i64 = conn
+                    .prepare_cached(
+                        "INSERT INTO rate_counters (tenant_id, grp, window_start, count) VALUES (?1, ?2, ?3, 1) \
+                         ON CONFLICT (tenant_id, grp, window_start) DO UPDATE SET count = count + 1 RETURNING count",
+                    )?
+                    .query_row(params![tenant, group, window_start], |r| r.get(0))?;
                 if count == 1 {
                     conn.execute("DELETE FROM rate_counters WHERE window_start < ?1", params![stale])?;
                 }
