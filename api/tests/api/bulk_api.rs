@@ -108,18 +108,9 @@ async fn credentials_and_tenant_are_checked_on_every_call() {
     // Revoked in the store, as `spectra keys revoke` or another API process does: the API's key
     // cache may trust the record for KEY_CACHE_TTL, never longer.
     assert!(s.keys.revoke(key_id).await.unwrap());
-    let revoked = std::time::Instant::now();
-    loop {
-        let (status, body) = s.call(&key, "acme", Method::GET, "/v1/bulk/jobs", None).await;
-        if status == StatusCode::UNAUTHORIZED {
-            assert_eq!(code(&body), "UNAUTHORIZED");
-            break;
-        }
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let bound = spectra_api::KEY_CACHE_TTL + std::time::Duration::from_secs(2);
-        assert!(revoked.elapsed() < bound, "a revoked key still worked {:?} later", revoked.elapsed());
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    tokio::time::sleep(spectra_api::KEY_CACHE_TTL + std::time::Duration::from_millis(100)).await;
+    let (status, body) = s.call(&key, "acme", Method::GET, "/v1/bulk/jobs", None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), "a revoked key stops working");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
