@@ -57,6 +57,7 @@ pub async fn run_api(args: ApiArgs, layers: &Layers) -> anyhow::Result<ExitCode>
     tracing::info!(signal, "stopping");
     shutdown.cancel();
     server.await.context("the server stopped abnormally")?.context("serving")?;
+    app.flush_api().await;
     Ok(ExitCode::SUCCESS)
 }
 

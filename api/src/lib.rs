@@ -7,8 +7,8 @@
 //! - `jobs`: `/v1/jobs/{id}` (status, results, cancel).
 //! - `bulk`: `/v1/bulk/jobs` over the producer library.
 //! - `auth`: API-key and JWT (`jwt`, RS256) bearer auth and the `X-Tenant-ID` check ([`Principal`]).
-//! - `idempotency`: `X-Idempotency-Key` replays; `rate_limit`: per-tenant limits;
-//!   `key_cache`: API-key lookups cached for at most [`KEY_CACHE_TTL`].
+//! - `idempotency`: `X-Idempotency-Key` replays; `rate_limit`: per-tenant limits, counted in
+//!   memory and written behind by `rate_window` ([`RateWindows`]); `key_cache`: API-key lookups cached for at most [`KEY_CACHE_TTL`].
 //! - `error`: the seed's error envelope ([`ApiError`]); `extract`: JSON bodies and ids that fail
 //!   with it.
 //! - `rows`: result pages as JSON; `state`: [`AppState`], what the handlers share.
@@ -25,6 +25,7 @@ mod jwt;
 mod key_cache;
 mod queries;
 mod rate_limit;
+mod rate_window;
 mod rows;
 mod state;
 
@@ -42,6 +43,7 @@ pub use error::ApiError;
 pub use jwt::JwtConfig;
 pub use key_cache::KEY_CACHE_TTL;
 pub use rate_limit::RateLimits;
+pub use rate_window::{FLUSH_INTERVAL, RateWindows};
 pub use state::{AppState, DEFAULT_BODY_LIMIT};
 
 /// The request id header, echoed on every response.

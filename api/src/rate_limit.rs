@@ -1,5 +1,6 @@
-//! Per-tenant rate limits by endpoint group (seed 001's table), counted in shared storage so
-//! every API instance enforces the same limit. Every limited response carries
+//! Per-tenant rate limits by endpoint group (seed 001's table), counted in memory and written
+//! behind to shared storage so that every API instance counts against the same limit (the
+//! bounds this leaves are in `rate_window`). Every limited response carries
 //! `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds); past the
 //! limit the answer is 429 `RATE_LIMITED` with `details.retry_after` in seconds.
 
@@ -8,6 +9,8 @@ use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+
+use spectra_worker::ports::RateWindow;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -92,11 +95,9 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     };
     parts.extensions.insert(who.clone());
     let at = Utc::now();
-    let now = at.timestamp();
-    let window = limits.window_seconds.max(1);
-    let start = now - now.rem_euclid(window);
-    let reset = start + window;
-    let count = match state.rates.hit(&who.tenant, group, start, at).await {
+    let window = RateWindow::containing(at, limits.window_seconds);
+    let (now, reset) = (at.timestamp(), window.end());
+    let count = match state.rates.hit(&who.tenant, group, window, at).await {
         Ok(count) => count,
         Err(e) => return ApiError::unavailable(&e).into_response(),
     };

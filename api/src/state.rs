@@ -7,6 +7,7 @@ use spectra_worker::ports::{IdempotencyStore, KeyStore, RateCounter, Warehouse};
 use crate::jwt::JwtConfig;
 use crate::key_cache::CachedKeys;
 use crate::rate_limit::RateLimits;
+use crate::rate_window::RateWindows;
 use spectra_worker::producer::Producer;
 
 /// Request bodies larger than this are refused with 413 (API Gateway's 10 MiB).
@@ -23,8 +24,8 @@ pub struct AppState {
     pub warehouse: Arc<dyn Warehouse>,
     /// `X-Idempotency-Key` records.
     pub idempotency: Arc<dyn IdempotencyStore>,
-    /// Request counters for the rate limits.
-    pub rates: Arc<dyn RateCounter>,
+    /// Request counters for the rate limits, in memory and written behind to the shared store.
+    pub rates: Arc<RateWindows>,
     /// The rate limits.
     pub limits: RateLimits,
     /// JWT bearer tokens, when configured (API keys always work).
@@ -34,7 +35,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with the default body limit and the seed's rate limits.
+    /// State with the default body limit and the seed's rate limits. Must be called within a
+    /// Tokio runtime (the rate counters' write-behind task starts here).
     pub fn new(
         producer: Producer,
         keys: Arc<dyn KeyStore>,
@@ -45,6 +47,8 @@ impl AppState {
         let limits = RateLimits::default();
         // Every request looks its key up; a moment's cache spares the store (see `key_cache`).
         let keys: Arc<dyn KeyStore> = Arc::new(CachedKeys::new(keys));
+        // Counting every request in the store cost a write per request (see `rate_window`).
+        let rates = RateWindows::start(rates);
         Self { producer, keys, warehouse, idempotency, rates, limits, jwt: None, body_limit: DEFAULT_BODY_LIMIT }
     }
 }

@@ -111,6 +111,14 @@ impl App {
         Self { platform, warehouse, api: state, worker, routes }
     }
 
+    /// Writes what the API holds in memory to the shared stores (the rate counts), so that a
+    /// restart counts on from where this process stopped. Call it once the server has stopped.
+    pub async fn flush_api(&self) {
+        if let Err(e) = self.api.rates.flush(chrono::Utc::now()).await {
+            tracing::warn!(error = %e, "rate counts not written at shutdown; a restart may admit up to one flush interval more");
+        }
+    }
+
     /// The REST API and the platform's own routes, ready to serve.
     pub fn router(&self) -> Router {
         spectra_api::router(self.api.clone()).merge(self.routes.clone())

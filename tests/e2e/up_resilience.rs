@@ -238,3 +238,25 @@ fn sigterm_interrupts_a_running_statement_and_the_job_completes_after_a_restart(
     assert_eq!(record["state"], "JobComplete", "{record:#}");
     assert_eq!(record["number_records_processed"], 1000);
 }
+
+#[test]
+fn rate_counts_carry_over_a_graceful_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let limits = ["--rate-limits", "bulk_reads=3,window_seconds=86400"];
+    // All four requests must fall in one (daily, UTC-aligned) window: not across midnight.
+    let into_day = chrono::Utc::now().timestamp().rem_euclid(86_400);
+    if into_day > 86_400 - 120 {
+        std::thread::sleep(Duration::from_secs(u64::try_from(86_400 - into_day + 1).unwrap()));
+    }
+    let list = |up: &Up, key: &str| {
+        block_on(Api::at(&up.addr).call(reqwest::Method::GET, "/v1/bulk/jobs", key, TENANT, None)).0
+    };
+    let up1 = up(&data, &limits);
+    let key = tenant_key(&data, TENANT);
+    assert_eq!([list(&up1, &key), list(&up1, &key)], [200, 200]);
+    assert!(up1.terminate(), "spectra up exits cleanly on SIGTERM");
+    // The restarted process counts on from the two requests before the stop.
+    let up2 = up(&data, &limits);
+    assert_eq!([list(&up2, &key), list(&up2, &key)], [200, 429]);
+}

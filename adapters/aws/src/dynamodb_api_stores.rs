@@ -12,7 +12,7 @@ use super::dynamodb::store_error;
 use super::dynamodb_codec::{Item, PK, SK, number, tenant_pk, text};
 use spectra_worker::ports::{
     ApiKeyRecord, CLAIM_LEASE_SECONDS, Claim, IDEMPOTENCY_TTL_HOURS, IdempotencyStore, KeyStore, RateCounter,
-    StoreError, StoredResponse,
+    RateWindow, StoreError, StoredResponse,
 };
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -169,7 +169,8 @@ impl IdempotencyStore for DynamoIdempotencyStore {
 }
 
 /// Rate-limit counters: `pk = T#<tenant>`, `sk = R#<group>#<window start>`, one atomic `ADD`
-/// per request, expiring an hour after their window.
+/// per batch of requests (the API counts in memory between flushes), expiring (TTL) at
+/// [`RateWindow::expires_at`].
 #[derive(Clone)]
 pub struct DynamoRateCounter {
     client: Client,
@@ -185,11 +186,12 @@ impl DynamoRateCounter {
 
 #[async_trait]
 impl RateCounter for DynamoRateCounter {
-    async fn hit(
+    async fn add(
         &self,
         tenant: &TenantId,
         group: &str,
-        window_start: i64,
+        window: RateWindow,
+        hits: u64,
         _now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let out = self
@@ -197,17 +199,18 @@ impl RateCounter for DynamoRateCounter {
             .update_item()
             .table_name(&self.table)
             .key(PK, s(tenant_pk(tenant)))
-            .key(SK, s(format!("R#{group}#{window_start}")))
-            .update_expression("ADD hits :one SET #ttl = :ttl")
+            .key(SK, s(format!("R#{group}#{}", window.start)))
+            .update_expression("ADD hits :n SET #ttl = :ttl")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":ttl", n(window_start + 3600))
-            .return_values(ReturnValue::UpdatedNew)
+            .expression_attribute_values(":n", n(hits))
+            .expression_attribute_values(":ttl", n(window.expires_at()))
+            // The whole item: "updated" attributes may leave out a counter that adding 0 kept.
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(|e| store_error(&e))?;
-        let hits = out.attributes.as_ref().and_then(|a| number(a, "hits")).unwrap_or(1);
-        Ok(u64::try_from(hits).unwrap_or(1))
+        let total = out.attributes.as_ref().and_then(|a| number(a, "hits")).unwrap_or(0);
+        Ok(u64::try_from(total).unwrap_or(0))
     }
 }
 

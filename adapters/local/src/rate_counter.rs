@@ -1,4 +1,4 @@
-//! The embedded `RateCounter`: an upsert that increments, in a SQLite table beside the job table.
+//! The embedded `RateCounter`: an upsert that adds, in a SQLite table beside the job table.
 
 use std::path::Path;
 
@@ -8,20 +8,21 @@ use rusqlite::params;
 use spectra_state_machine::TenantId;
 
 use super::sqlite::Db;
-use spectra_worker::ports::{RateCounter, StoreError};
+use spectra_worker::ports::{RateCounter, RateWindow, StoreError};
 
+/// `rate_counters` (before windows had an expiry) is dropped: counts live for a window only, so
+/// an upgrade costs at most one window's counts.
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS rate_counters (
+DROP TABLE IF EXISTS rate_counters;
+CREATE TABLE IF NOT EXISTS rate_windows (
     tenant_id    TEXT    NOT NULL,
     grp          TEXT    NOT NULL,
     window_start INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
     count        INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, grp, window_start)
 );
 ";
-
-/// Windows older than this are deleted as new ones start.
-const KEEP_SECONDS: i64 = 3600;
 
 /// Rate counters in SQLite. Cheap to clone.
 #[derive(Clone)]
@@ -38,26 +39,30 @@ impl SqliteRateCounter {
 
 #[async_trait]
 impl RateCounter for SqliteRateCounter {
-    async fn hit(
+    async fn add(
         &self,
         tenant: &TenantId,
         group: &str,
-        window_start: i64,
+        window: RateWindow,
+        n: u64,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        let n = i64::try_from(n).map_err(|_| StoreError::Invalid(format!("{n} hits do not fit a counter")))?;
         let (tenant, group) = (tenant.to_string(), group.to_owned());
-        let stale = now.timestamp() - KEEP_SECONDS;
+        let now = now.timestamp();
         self.db
             .call(move |conn| {
-                // Every rate-limited request runs this: prepared once per connection.
+                // Every counter's flush runs this: prepared once per connection.
                 let count: i64 = conn
                     .prepare_cached(
-                        "INSERT INTO rate_counters (tenant_id, grp, window_start, count) VALUES (?1, ?2, ?3, 1) \
-                         ON CONFLICT (tenant_id, grp, window_start) DO UPDATE SET count = count + 1 RETURNING count",
+                        "INSERT INTO rate_windows (tenant_id, grp, window_start, expires_at, count) \
+                         VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (tenant_id, grp, window_start) DO UPDATE SET count = count + ?5 RETURNING count",
                     )?
-                    .query_row(params![tenant, group, window_start], |r| r.get(0))?;
-                if count == 1 {
-                    conn.execute("DELETE FROM rate_counters WHERE window_start < ?1", params![stale])?;
+                    .query_row(params![tenant, group, window.start, window.expires_at(), n], |r| r.get(0))?;
+                // A new counter: forget the expired ones.
+                if count == n {
+                    conn.execute("DELETE FROM rate_windows WHERE expires_at < ?1", params![now])?;
                 }
                 Ok(u64::try_from(count).unwrap_or(0))
             })

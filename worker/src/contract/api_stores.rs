@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use spectra_state_machine::TenantId;
 
 use crate::ports::{
-    CLAIM_LEASE_SECONDS, Claim, IdempotencyStore, KeyStore, RateCounter, StoredResponse, hash_key, mint_key,
+    CLAIM_LEASE_SECONDS, Claim, IdempotencyStore, KeyStore, RateCounter, RateWindow, StoredResponse, hash_key, mint_key,
 };
 
 /// What the suite needs from an adapter under test.
@@ -107,23 +107,32 @@ pub async fn idempotency_claims_are_leases<F: ApiStoresFixture>(f: &F) {
     assert_eq!(store.claim(&acme, "k", "fp-a", later).await.unwrap(), Claim::Replay(response));
 }
 
-/// Concurrent hits never lose a count; windows, groups and tenants count apart.
+/// Concurrent adds never lose a count; batches add up; windows, groups and tenants count apart.
 pub async fn rate_counters_count_every_hit<F: ApiStoresFixture>(f: &F) {
     let (_, rates, _) = f.stores().await;
     let rates = Arc::new(rates);
     let acme = tenant("acme");
     let now = Utc::now();
-    let window = now.timestamp() / 60 * 60;
+    let window = RateWindow::containing(now, 60);
+    let next = RateWindow { start: window.end(), ..window };
     let mut counts = futures::future::join_all((0..20).map(|_| {
         let (rates, acme) = (rates.clone(), acme.clone());
-        async move { rates.hit(&acme, "queries", window, now).await.unwrap() }
+        async move { rates.add(&acme, "queries", window, 1, now).await.unwrap() }
     }))
     .await;
     counts.sort_unstable();
     assert_eq!(counts, (1..=20).collect::<Vec<u64>>());
-    assert_eq!(rates.hit(&acme, "queries", window + 60, now).await.unwrap(), 1);
-    assert_eq!(rates.hit(&acme, "bulk_create", window, now).await.unwrap(), 1);
-    assert_eq!(rates.hit(&tenant("globex"), "queries", window, now).await.unwrap(), 1);
+    assert_eq!(rates.add(&acme, "queries", window, 5, now).await.unwrap(), 25);
+    assert_eq!(rates.add(&acme, "queries", window, 0, now).await.unwrap(), 25, "adding nothing reads");
+    assert_eq!(rates.add(&acme, "queries", next, 1, now).await.unwrap(), 1);
+    assert_eq!(rates.add(&acme, "bulk_create", window, 2, now).await.unwrap(), 2);
+    assert_eq!(rates.add(&tenant("globex"), "queries", window, 1, now).await.unwrap(), 1);
+    // A long window is kept to its end, however far the clock has moved from its start.
+    let day = RateWindow::containing(now, 86_400);
+    assert_eq!(rates.add(&acme, "queries", day, 3, now).await.unwrap(), 3);
+    let later = chrono::DateTime::from_timestamp(day.end() - 1, 0).unwrap();
+    assert_eq!(rates.add(&acme, "new_group", RateWindow::containing(later, 60), 1, later).await.unwrap(), 1);
+    assert_eq!(rates.add(&acme, "queries", day, 1, later).await.unwrap(), 4);
 }
 
 /// Keys are found by hash only, and revoked keys stay findable but marked.

@@ -27,7 +27,7 @@ pub use object_store::{
 pub use queue::{
     AckOutcome, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage, check_receive_batch,
 };
-pub use rate_limit::RateCounter;
+pub use rate_limit::{RateCounter, RateWindow};
 pub use warehouse::{
     ColumnMetadata, Field, ResultPage, STOPPED_UNDER_STATEMENT, Sql, StatementDescription, StatementRequest,
     StatementStatus, SubStatement, Warehouse, WarehouseError, read_rows, wait_for,
