@@ -135,8 +135,8 @@ pub(crate) async fn check_with_engine(
 }
 
 /// Runs a JSON query in this request: submit (with the job's statement name and client token,
-/// so a worker submitting the same attempt gets the same statement), poll with backoff until
-/// the timeout, page the result.
+/// so a worker submitting the same attempt gets the same statement), wait for its end until the
+/// timeout, page the result.
 async fn run_sync(
     state: &AppState,
     who: &Principal,
@@ -162,21 +162,14 @@ async fn run_sync(
         }
     };
     state.producer.submitted(&who.tenant, &job.header.job_id, job.header.execution.attempt, &statement).await;
-    // A small query ends in a couple of milliseconds: look again after 1 ms, then back off.
-    let mut pause = Duration::from_millis(1);
-    let description = loop {
-        let d = state.warehouse.describe(&statement).await.map_err(|e| ApiError::unavailable(&e))?;
-        if d.status.is_terminal() {
-            break d;
-        }
-        if Instant::now() >= deadline {
-            let _ = state.warehouse.cancel(&statement).await;
-            let _ = state.producer.abort(&who.tenant, &job.header.job_id, None).await;
-            return Err(ApiError::timeout(timeout.as_secs()));
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(250));
-    };
+    // Told when it ends (the embedded warehouse notifies; the Data API is polled).
+    let left = deadline.saturating_duration_since(Instant::now());
+    let description = state.warehouse.wait(&statement, left).await.map_err(|e| ApiError::unavailable(&e))?;
+    if !description.status.is_terminal() {
+        let _ = state.warehouse.cancel(&statement).await;
+        let _ = state.producer.abort(&who.tenant, &job.header.job_id, None).await;
+        return Err(ApiError::timeout(timeout.as_secs()));
+    }
     if description.status != StatementStatus::Finished {
         let message = description.error.unwrap_or_else(|| "the query did not finish".into());
         return Err(ApiError::sql_failed(message, job.header.job_id.as_str()));

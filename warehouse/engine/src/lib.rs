@@ -118,6 +118,8 @@ struct Inner {
     registry: Mutex<Registry>,
     events: Option<Arc<dyn StatementEventSink>>,
     remote: Option<Arc<dyn RemoteObjects>>,
+    /// Woken whenever a statement ends, so that [`Warehouse::wait`] answers at once.
+    ended: tokio::sync::Notify,
 }
 
 /// DuckDB behind the `Warehouse` port. Cheap to clone.
@@ -193,6 +195,7 @@ impl DuckWarehouse {
                 registry: Mutex::new(registry),
                 events,
                 remote,
+                ended: tokio::sync::Notify::new(),
             }),
         };
         for record in recovered.iter().filter(|r| r.with_event) {
@@ -285,6 +288,10 @@ impl Warehouse for DuckWarehouse {
             .get(base)
             .and_then(|e| e.record.describe(sub))
             .ok_or_else(|| WarehouseError::NotFound(id.to_owned()))
+    }
+
+    async fn wait(&self, id: &str, timeout: std::time::Duration) -> Result<StatementDescription, WarehouseError> {
+        self.wait_ended(id, timeout).await
     }
 
     async fn cancel(&self, id: &str) -> Result<bool, WarehouseError> {

@@ -3,12 +3,18 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::time::Duration;
+
 use chrono::Utc;
+use tokio::time::Instant;
 
 use super::exec::{self, StoredResult};
 use super::statements::Record;
 use super::{DuckWarehouse, MAX_KEPT_RESULTS, events, params};
-use spectra_worker::ports::StatementStatus;
+use spectra_worker::ports::{StatementDescription, StatementStatus, Warehouse, WarehouseError, far_or};
+
+/// How often a waiter looks even without a notification.
+const RECHECK: Duration = Duration::from_millis(100);
 
 impl DuckWarehouse {
     /// Sends the status-change event of an ended `WithEvent` statement. Best effort, as in AWS:
@@ -84,6 +90,26 @@ impl DuckWarehouse {
         if let Some(entry) = registry.entries.get_mut(&record.id) {
             entry.interrupt = None;
             entry.record = record;
+        }
+        drop(registry);
+        self.inner.ended.notify_waiters();
+    }
+
+    /// [`Warehouse::wait`] by notification: every statement's end wakes the waiters, which look
+    /// at their own. A synchronous query's request learns of its end within microseconds
+    /// instead of at its next poll. The look every [`RECHECK`] is a second line only.
+    pub(super) async fn wait_ended(&self, id: &str, timeout: Duration) -> Result<StatementDescription, WarehouseError> {
+        let deadline = far_or(Instant::now(), timeout);
+        loop {
+            // Registered before the look, so an end between the look and the await still wakes it.
+            let ended = self.inner.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let description = self.describe(id).await?;
+            if description.status.is_terminal() || Instant::now() >= deadline {
+                return Ok(description);
+            }
+            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + RECHECK), ended).await;
         }
     }
 }

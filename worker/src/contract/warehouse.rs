@@ -196,6 +196,25 @@ pub async fn cancel_aborts_a_running_statement<F: WarehouseFixture>(f: &F) {
     assert!(!w.cancel(&id).await.unwrap());
 }
 
+/// `wait` returns the ended statement's description (finished or failed), a running one's when
+/// the time runs out, and `NotFound` for an unknown id.
+pub async fn wait_returns_at_the_end_or_the_timeout<F: WarehouseFixture>(f: &F) {
+    let w = f.warehouse(8).await;
+    let id = w.execute(StatementRequest::single("SELECT 42 AS answer")).await.unwrap();
+    let done = w.wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(done.status, StatementStatus::Finished, "{done:?}");
+    assert_eq!(w.results(&id, None).await.unwrap().records, vec![vec![Field::Long(42)]]);
+    let bad = w.execute(StatementRequest::single("SELECT * FROM no_such_table_to_wait_for")).await.unwrap();
+    assert_eq!(w.wait(&bad, Duration::from_secs(60)).await.unwrap().status, StatementStatus::Failed);
+    let slow = w.execute(StatementRequest::single(f.long_running_sql())).await.unwrap();
+    let running = w.wait(&slow, Duration::from_millis(300)).await.unwrap();
+    assert!(!running.status.is_terminal(), "{running:?}");
+    assert!(w.cancel(&slow).await.unwrap());
+    assert_eq!(w.wait(&slow, Duration::MAX).await.unwrap().status, StatementStatus::Aborted);
+    let unknown = w.wait("00000000-0000-0000-0000-000000000000", Duration::from_secs(1)).await;
+    assert!(matches!(unknown, Err(WarehouseError::NotFound(_))), "{unknown:?}");
+}
+
 /// Past the active-statement limit, submits are refused as backpressure.
 pub async fn refuses_submits_past_the_active_limit<F: WarehouseFixture>(f: &F) {
     let w = f.warehouse(2).await;
@@ -252,6 +271,7 @@ macro_rules! warehouse_contract_tests {
             client_tokens_make_submits_idempotent,
             cancel_aborts_a_running_statement,
             refuses_submits_past_the_active_limit,
+            wait_returns_at_the_end_or_the_timeout,
             announces_statement_ends,
         );
     };

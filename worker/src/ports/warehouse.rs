@@ -1,5 +1,7 @@
 //! The `Warehouse` port: SQL with Redshift Data API semantics (seed 004).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -277,6 +279,24 @@ pub trait Warehouse: Send + Sync {
     /// A page of a finished statement's result (a sub-statement's by `<id>:<n>`).
     async fn results(&self, id: &str, next_token: Option<&str>) -> Result<ResultPage, WarehouseError>;
 
+    /// Waits until the statement ends or `timeout` passes; its description then (not ended when
+    /// the time ran out). The default polls `describe`, first after 1 ms (a small query ends in
+    /// a couple), then backing off to 250 ms; a warehouse that knows when its statements end
+    /// answers at once instead.
+    async fn wait(&self, id: &str, timeout: Duration) -> Result<StatementDescription, WarehouseError> {
+        let deadline = far_or(tokio::time::Instant::now(), timeout);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let description = self.describe(id).await?;
+            let now = tokio::time::Instant::now();
+            if description.status.is_terminal() || now >= deadline {
+                return Ok(description);
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+
     /// Checks, without running anything, that `sql` is a query `db_user` may run here, exactly
     /// as `execute` would check it; a refusal is [`WarehouseError::Refused`]. The API asks
     /// before it creates a job, so a refused query is a 400 rather than a failed job.
@@ -288,17 +308,19 @@ pub trait Warehouse: Send + Sync {
     }
 }
 
-/// Polls `describe` until the statement ends, backing off from 10 ms to 500 ms between looks.
-/// No deadline of its own: wrap it in `tokio::time::timeout` (and cancel on expiry).
+/// `start + timeout`, or a year from `start` when that overflows (`Duration::MAX`: no deadline).
+pub fn far_or(start: tokio::time::Instant, timeout: Duration) -> tokio::time::Instant {
+    start.checked_add(timeout).unwrap_or_else(|| start + Duration::from_secs(365 * 24 * 3600))
+}
+
+/// Waits until the statement ends ([`Warehouse::wait`] without a deadline of its own: wrap it
+/// in `tokio::time::timeout`, and cancel on expiry).
 pub async fn wait_for(warehouse: &dyn Warehouse, id: &str) -> Result<StatementDescription, WarehouseError> {
-    let mut pause = std::time::Duration::from_millis(10);
     loop {
-        let description = warehouse.describe(id).await?;
+        let description = warehouse.wait(id, Duration::MAX).await?;
         if description.status.is_terminal() {
             return Ok(description);
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(std::time::Duration::from_millis(500));
     }
 }
 
