@@ -1,5 +1,7 @@
 //! Result rows as JSON objects in the query's column order (seed 001's `data`). A
-//! `serde_json::Map` would sort the keys, so rows are serialized by hand, column by column.
+//! `serde_json::Map` would sort the keys, so rows are serialized by hand, column by column,
+//! and each value is written straight into the response body: no `serde_json::Value` (and no
+//! copy of a string) per value.
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
@@ -21,9 +23,27 @@ impl Serialize for Row<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for (column, value) in self.0.iter().zip(self.1) {
-            map.serialize_entry(column, &value.to_json())?;
+            map.serialize_entry(column, &JsonField(value))?;
         }
         map.end()
+    }
+}
+
+/// A value as [`Field::to_json`] renders it, without building the `Value`.
+struct JsonField<'a>(&'a Field);
+
+impl Serialize for JsonField<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Field::IsNull => serializer.serialize_unit(),
+            Field::Boolean(b) => serializer.serialize_bool(*b),
+            Field::Long(v) => serializer.serialize_i64(*v),
+            // JSON has no NaN or infinity: `null`, as `to_json` gives.
+            Field::Double(v) if !v.is_finite() => serializer.serialize_unit(),
+            Field::Double(v) => serializer.serialize_f64(*v),
+            Field::String(s) => serializer.serialize_str(s),
+            Field::Blob(_) => self.0.to_json().serialize(serializer),
+        }
     }
 }
 
@@ -54,5 +74,23 @@ mod tests {
     fn keys_keep_the_column_order() {
         let rows = Rows { columns: vec!["z".into(), "a".into()], rows: vec![vec![Field::Long(1), Field::IsNull]] };
         assert_eq!(serde_json::to_string(&rows).unwrap(), r#"[{"z":1,"a":null}]"#);
+    }
+
+    #[test]
+    fn values_render_as_field_to_json_does() {
+        let fields = [
+            Field::IsNull,
+            Field::Boolean(true),
+            Field::Long(-7),
+            Field::Double(2.5),
+            Field::Double(f64::NAN),
+            Field::Double(f64::INFINITY),
+            Field::String("quote \" and \u{e9}".into()),
+            Field::Blob(vec![0, 255, 16]),
+        ];
+        for field in fields {
+            let direct = serde_json::to_string(&JsonField(&field)).unwrap();
+            assert_eq!(direct, field.to_json().to_string(), "{field:?}");
+        }
     }
 }

@@ -61,6 +61,9 @@ pub(crate) use self::params::split_script;
 pub use self::remote::{RemoteError, RemoteObjects};
 use self::statements::{Record, split_id, validate};
 pub use self::unload::files_under;
+/// The engine itself, for references measured against it (the `fast_paths` benchmark runs the
+/// same statements on a bare DuckDB connection).
+pub use duckdb;
 use spectra_worker::ports::{
     Queue, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, Warehouse, WarehouseError,
 };
