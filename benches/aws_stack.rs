@@ -8,13 +8,15 @@
 //! infra/local-stack stop
 //! ```
 //! Figures: p50/p95 latency (create → JobComplete, sequential), then user+sys CPU seconds of the
-//! worker and of the API process per 1,000 jobs with many jobs in flight.
+//! worker and of the API process per 1,000 jobs with many jobs in flight; after each phase, the
+//! worker's AWS calls per job by operation (what it logs when it stops; one worker per phase).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 const LATENCY_JOBS: usize = 30;
@@ -44,8 +46,9 @@ impl Drop for Process {
     }
 }
 
-/// Starts `spectra <args>` and waits for the log line `ready`.
-fn spawn(args: &[&str], ready: &str) -> (Process, String) {
+/// Starts `spectra <args>` and waits for the log line `ready`; the later lines arrive on the
+/// channel.
+fn spawn(args: &[&str], ready: &str) -> (Process, String, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader};
     let child = Command::new(env!("CARGO_BIN_EXE_spectra"))
         .args(args)
@@ -60,8 +63,13 @@ fn spawn(args: &[&str], ready: &str) -> (Process, String) {
         let line = lines.next().expect("the process ended").unwrap();
         if let Some((_, rest)) = line.split_once(ready) {
             let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
-            std::thread::spawn(move || for _ in lines {});
-            return (child, addr);
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            return (child, addr, rx);
         }
     }
 }
@@ -112,6 +120,30 @@ impl Api {
     }
 }
 
+/// Stops the worker (SIGTERM) and prints its AWS calls per job, from the line it logs last.
+fn calls_per_job(mut worker: Process, logs: &std::sync::mpsc::Receiver<String>, jobs: usize, how: &str) {
+    let pid = worker.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let line = loop {
+        let line = logs.recv_timeout(Duration::from_secs(60)).expect("the worker's call counts");
+        if line.contains("AWS calls made") {
+            break line;
+        }
+    };
+    let _ = worker.0.wait();
+    let counts = line.split_once("total ").map_or("", |(_, rest)| rest);
+    let counts = counts.split_once(':').map_or(counts, |(_, each)| each);
+    let mut total = 0.0;
+    println!("worker AWS calls per job, {how} ({jobs} jobs; startup checks and idle polls included):");
+    for pair in counts.split_whitespace() {
+        let Some((name, n)) = pair.split_once('=') else { continue };
+        let n: f64 = n.trim_matches('"').parse().unwrap_or(0.0);
+        total += n;
+        println!("  {name:<40} {:>6.2}", n / jobs as f64);
+    }
+    println!("  {:<40} {:>6.2}", "total", total / jobs as f64);
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -131,8 +163,8 @@ async fn main() {
     let config = std::env::temp_dir().join(format!("spectra-bench-{}.env", std::process::id()));
     std::fs::write(&config, "SPECTRA_CLUSTER_IDENTIFIER=bench\nSPECTRA_DB_USER=spectra\n").unwrap();
     let config = config.to_str().unwrap().to_owned();
-    let (worker, _) = spawn(&["worker", "--config", &config, "--max-in-flight", "64"], "worker running");
-    let (api_process, addr) = spawn(
+    let (worker, _, worker_logs) = spawn(&["worker", "--config", &config, "--max-in-flight", "64"], "worker running");
+    let (api_process, addr, _) = spawn(
         &[
             "api",
             "--listen",
@@ -190,13 +222,16 @@ async fn main() {
         percentile(&latencies, 0.95).as_secs_f64() * 1000.0
     );
 
+    calls_per_job(worker, &worker_logs, LATENCY_JOBS + 1, "sequential jobs, one at a time");
+
+    // Many jobs in flight: producers creating 16 at a time, a fresh worker counting its calls.
+    let worker_args = ["worker", "--config", &config, "--max-in-flight", "64"];
+    let (worker, _, worker_logs) = spawn(&worker_args, "worker running");
     let (worker_pid, api_pid) = (worker.0.id(), api_process.0.id());
     let (worker_before, api_before) = (cpu_seconds(worker_pid, ticks), cpu_seconds(api_pid, ticks));
     let started = Instant::now();
-    let mut ids = Vec::new();
-    for _ in 0..CPU_JOBS {
-        ids.push(api.create(query).await);
-    }
+    let ids: Vec<String> =
+        futures::stream::iter(0..CPU_JOBS).map(|_| api.create(query)).buffer_unordered(16).collect().await;
     for id in &ids {
         api.wait(id).await;
     }
@@ -210,6 +245,7 @@ async fn main() {
         worker_cpu * 1000.0 / CPU_JOBS as f64,
         api_cpu * 1000.0 / CPU_JOBS as f64,
     );
-    drop((worker, api_process));
+    calls_per_job(worker, &worker_logs, CPU_JOBS, "many jobs in flight");
+    drop(api_process);
     let _ = std::fs::remove_file(&config);
 }

@@ -37,6 +37,7 @@ pub async fn run_worker(args: WorkerArgs, layers: &Layers) -> anyhow::Result<Exi
         released = stats.released.load(std::sync::atomic::Ordering::Relaxed),
         "stopped"
     );
+    tracing::info!(calls = %spectra_aws::call_summary(), "AWS calls made");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -58,6 +59,7 @@ pub async fn run_api(args: ApiArgs, layers: &Layers) -> anyhow::Result<ExitCode>
     shutdown.cancel();
     server.await.context("the server stopped abnormally")?.context("serving")?;
     app.flush_api().await;
+    tracing::info!(calls = %spectra_aws::call_summary(), "AWS calls made");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use spectra_api::{AppState, JwtConfig, RateLimits};
+use spectra_worker::coalesce::CoalescedBus;
 use spectra_worker::consumer::{self, ConsumerConfig, ConsumerStats};
 use spectra_worker::faults::Faults;
 use spectra_worker::handler::Worker;
@@ -105,6 +106,9 @@ impl App {
         routes: Router,
     ) -> Self {
         let (keys, idempotency, rates) = stores;
+        // Every transition publishes one event; concurrent ones share a `PutEvents`.
+        let mut platform = platform;
+        platform.bus = Arc::new(CoalescedBus::new(platform.bus));
         let mut state = AppState::new(Producer::new(platform.clone()), keys, warehouse.clone(), idempotency, rates);
         state.jwt = api.jwt;
         state.limits = api.limits;

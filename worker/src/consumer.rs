@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::coalesce::CoalescedAcks;
 use crate::handler::{Disposition, MessageHandler};
 use crate::ports::{MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
 
@@ -97,6 +98,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Arc<ConsumerStats> {
     let config = Arc::new(ConsumerConfig { batch: config.batch.clamp(1, MAX_RECEIVE_BATCH), ..config });
+    // Handlers acknowledge one message each; concurrent ones share a batch call.
+    let queue: Arc<dyn Queue> = Arc::new(CoalescedAcks::new(queue));
     let stats = Arc::new(ConsumerStats::default());
     let permits = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
     let tracker = TaskTracker::new();

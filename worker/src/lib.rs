@@ -16,11 +16,13 @@
 //! - [`driver`]: the one way a job moves: state machine, conditional write, effects.
 //! - [`producer`]: create, upload, close, abort, get, list, results — for producers and the API.
 //! - [`handler`]: the worker's level-triggered message handlers; [`consumer`]: the loop that
-//!   feeds them; [`reconciler`]: the sweep that catches lost events and deadlines.
+//!   feeds them; [`coalesce`]: their acknowledgements and lifecycle events sent in shared batch
+//!   calls; [`reconciler`]: the sweep that catches lost events and deadlines.
 //! - [`upload`], [`results`]: what the worker reads from uploads and writes as results.
 //! - [`faults`]: fault injection at the worker's edges, for `spectra chaos`.
 //! - [`secret`]: `Secret<T>`, configuration values that never print.
 
+pub mod coalesce;
 pub mod consumer;
 #[cfg(feature = "contract")]
 pub mod contract;

@@ -7,6 +7,7 @@
 //! role. Endpoints can be overridden for local stand-ins (moto, our Data API emulator) with
 //! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` or [`AwsOptions::endpoint_url`].
 
+mod calls;
 mod config;
 mod dynamodb;
 mod dynamodb_api_stores;
@@ -24,6 +25,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+pub use calls::{CountCalls, call_counts, call_summary};
 pub use config::{AwsSettings, ConfigError};
 pub use dynamodb::{DynamoJobStore, TABLE_GSIS};
 pub use dynamodb_api_stores::{DynamoIdempotencyStore, DynamoKeyStore, DynamoRateCounter};
@@ -60,8 +62,17 @@ impl AwsOptions {
 /// An S3 client; `force_path_style` (`bucket` in the path, not the host name) is needed by
 /// local stand-ins such as moto, which serve every bucket on one host.
 pub fn s3_client(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(force_path_style).build())
+    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(force_path_style);
+    aws_sdk_s3::Client::from_conf(config.interceptor(CountCalls).build())
 }
+
+/// A client of `$service` (a crate: `aws_sdk_sqs`, ...) from an `SdkConfig`, its calls counted.
+macro_rules! counted_client {
+    ($service:ident, $sdk:expr) => {
+        $service::Client::from_conf($service::config::Builder::from($sdk).interceptor($crate::CountCalls).build())
+    };
+}
+pub(crate) use counted_client;
 
 /// An SDK call's error, for every service.
 pub(crate) type Sdk<E> = SdkError<E, HttpResponse>;

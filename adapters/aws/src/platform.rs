@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use super::{
     AwsOptions, AwsSettings, DataApiWarehouse, DynamoIdempotencyStore, DynamoJobStore, DynamoKeyStore,
-    DynamoRateCounter, EventBridgeBus, S3ObjectStore, SqsQueue, classify, s3_client,
+    DynamoRateCounter, EventBridgeBus, S3ObjectStore, SqsQueue, classify, counted_client, s3_client,
 };
 use spectra_worker::platform::{Platform, Settings};
 
@@ -48,10 +48,10 @@ impl AwsPlatform {
             db_users: aws.db_users.clone(),
             ..settings
         };
-        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &aws.queue_url)
+        let queue = SqsQueue::new(counted_client!(aws_sdk_sqs, &sdk), &aws.queue_url)
             .await
             .map_err(|e| ConnectError { setting: "SPECTRA_QUEUE_URL", message: e.to_string() })?;
-        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let dynamodb = counted_client!(aws_sdk_dynamodb, &sdk);
         dynamodb
             .describe_table()
             .table_name(&aws.table)
@@ -68,11 +68,14 @@ impl AwsPlatform {
             queue: Arc::new(queue),
             store: Arc::new(DynamoJobStore::new(dynamodb.clone(), &aws.table)),
             objects: Arc::new(S3ObjectStore::new(s3, &aws.bucket)),
-            bus: Arc::new(EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), &aws.event_bus)),
+            bus: Arc::new(EventBridgeBus::new(counted_client!(aws_sdk_eventbridge, &sdk), &aws.event_bus)),
             settings: Arc::new(settings),
         };
-        let warehouse =
-            Arc::new(DataApiWarehouse::new(aws_sdk_redshiftdata::Client::new(&sdk), aws.target.clone(), &aws.database));
+        let warehouse = Arc::new(DataApiWarehouse::new(
+            counted_client!(aws_sdk_redshiftdata, &sdk),
+            aws.target.clone(),
+            &aws.database,
+        ));
         Ok(Self {
             platform,
             warehouse,
@@ -85,5 +88,5 @@ impl AwsPlatform {
 
 /// The API key table alone, for `spectra keys --aws`, which needs nothing else.
 pub async fn key_store(options: &AwsOptions, table: &str) -> DynamoKeyStore {
-    DynamoKeyStore::new(aws_sdk_dynamodb::Client::new(&options.load().await), table)
+    DynamoKeyStore::new(counted_client!(aws_sdk_dynamodb, &options.load().await), table)
 }

@@ -12,6 +12,7 @@
 //! - `reconcile`: a `reconcile` command (the sweeper's) → deadlines, lost submits, lost events.
 
 mod outcome;
+mod recent;
 mod reconcile;
 mod submit;
 
@@ -27,7 +28,7 @@ use thiserror::Error;
 use tracing::Instrument;
 
 use crate::driver::DriveError;
-use crate::messages::{Command, Envelope};
+use crate::messages::{Command, Envelope, StatementEndState};
 use crate::platform::Platform;
 use crate::ports::{ObjectError, QueueError, ReceivedMessage, StoreError, Warehouse, WarehouseError};
 use crate::upload::UploadError;
@@ -103,12 +104,14 @@ impl HandleError {
 pub struct Worker {
     pub(crate) platform: Platform,
     pub(crate) warehouse: Arc<dyn Warehouse>,
+    /// The records this worker wrote last (see `recent`).
+    recent: Arc<recent::RecentJobs>,
 }
 
 impl Worker {
     /// A worker on these ports.
     pub fn new(platform: Platform, warehouse: Arc<dyn Warehouse>) -> Self {
-        Self { platform, warehouse }
+        Self { platform, warehouse, recent: Arc::default() }
     }
 
     /// The ports and settings it runs on.
@@ -132,7 +135,16 @@ impl Worker {
                     tracing::debug!(statement = %event.detail.statement_id, "statement event is not Spectra's");
                     return Ok(Disposition::Ack);
                 };
-                self.statement_ended(&name, &event.detail.statement_id, None).await
+                // Usually the record this worker wrote when it submitted the statement.
+                let known = self.recent.take(&name.tenant_id, &name.job_id);
+                let detail = &event.detail;
+                let ended = outcome::Ended {
+                    statement_id: &detail.statement_id,
+                    finished_rows: (detail.state == StatementEndState::Finished).then_some(detail.rows),
+                    from_memory: known.is_some(),
+                    known,
+                };
+                self.statement_ended(&name, ended).await
             }
         }
     }

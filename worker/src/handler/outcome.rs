@@ -5,7 +5,7 @@ use std::time::Duration;
 use spectra_state_machine::{ContentType, Job, JobEvent, Phase, QueryParameter};
 
 use super::{Disposition, HandleError, Worker};
-use crate::driver::{DriveError, MAX_RACES, apply_to};
+use crate::driver::{Applied, DriveError, MAX_RACES, apply_to};
 use crate::messages::StatementName;
 use crate::platform::JobLayout;
 use crate::ports::{
@@ -39,16 +39,57 @@ pub fn is_retryable_failure(message: &str) -> bool {
     RETRYABLE_FAILURES.iter().any(|m| message.contains(m))
 }
 
+/// A statement's end as the caller learned of it.
+pub(super) struct Ended<'a> {
+    /// The statement.
+    pub statement_id: &'a str,
+    /// The row count of a status-change event that reported the statement `FINISHED`.
+    pub finished_rows: Option<i64>,
+    /// The job, when the caller has it: loaded (the reconciler), or remembered as this worker
+    /// wrote it (`from_memory`), possibly stale — the conditional write catches that.
+    pub known: Option<Job>,
+    /// Whether `known` comes from the worker's memory of its own writes.
+    pub from_memory: bool,
+}
+
+/// The statement's end as its status-change event reported it, when that is all the outcome
+/// needs: a single statement (an export's UNLOAD, a query job) that finished with a known row
+/// count. The event's `rows` is the statement's `ResultRows`, so DescribeStatement would add
+/// nothing but a call. Ingests (their batch's COPY counts and rejects) and failures (their
+/// error text) are described.
+fn reported_finish(job: &Job, statement_id: &str, rows: Option<i64>) -> Option<StatementDescription> {
+    let rows = rows.filter(|r| *r >= 0)?;
+    if matches!(job, Job::Bulk(b) if b.operation.is_ingest()) {
+        return None;
+    }
+    let now = chrono::Utc::now();
+    Some(StatementDescription {
+        id: statement_id.to_owned(),
+        status: StatementStatus::Finished,
+        error: None,
+        has_result_set: false,
+        result_rows: rows,
+        query_string: String::new(),
+        statement_name: None,
+        db_user: None,
+        query_parameters: Vec::new(),
+        redshift_query_id: -1,
+        created_at: now,
+        updated_at: now,
+        duration_ns: 0,
+        sub_statements: Vec::new(),
+    })
+}
+
 impl Worker {
-    /// Handles the end of the statement `statement_id` named `name`. `known` is the job when
-    /// the caller already loaded it (the reconciler).
+    /// Handles the end of the statement named `name`, as `ended` tells of it.
     pub(super) async fn statement_ended(
         &self,
         name: &StatementName,
-        statement_id: &str,
-        known: Option<Job>,
+        ended: Ended<'_>,
     ) -> Result<Disposition, HandleError> {
-        let mut job = match known {
+        let statement_id = ended.statement_id;
+        let mut job = match ended.known {
             Some(job) => job,
             None => match self.platform.store.get(&name.tenant_id, &name.job_id).await? {
                 Some(job) => job,
@@ -58,13 +99,16 @@ impl Worker {
                 }
             },
         };
-        let description = match self.warehouse.describe(statement_id).await {
-            Ok(d) => d,
-            Err(WarehouseError::NotFound(_)) => {
-                tracing::info!(statement = statement_id, "statement is unknown to the warehouse (expired?)");
-                return Ok(Disposition::Ack);
-            }
-            Err(e) => return Err(e.into()),
+        let description = match reported_finish(&job, statement_id, ended.finished_rows) {
+            Some(reported) => reported,
+            None => match self.warehouse.describe(statement_id).await {
+                Ok(d) => d,
+                Err(WarehouseError::NotFound(_)) => {
+                    tracing::info!(statement = statement_id, "statement is unknown to the warehouse (expired?)");
+                    return Ok(Disposition::Ack);
+                }
+                Err(e) => return Err(e.into()),
+            },
         };
         if !description.status.is_terminal() {
             return Ok(Disposition::Retry(format!("statement {statement_id} has not ended yet")));
@@ -72,9 +116,17 @@ impl Worker {
         // The outcome (with the counts and files of the job's running statement) is decided on
         // the record the write replaces; when the job moved meanwhile (its submit was recorded
         // just now, say), it is decided again on the new record.
+        // A record from this worker's memory is trusted only to be written over: an event it
+        // says to ignore (or cannot take) is looked at again on the stored record.
+        let mut remembered = ended.from_memory;
         for _ in 0..MAX_RACES {
             let event = self.outcome(&job, name.attempt, &description).await?;
             let early = match apply_to(&self.platform, &job, &event, None).await {
+                Ok(Some(Applied::Unchanged(..))) | Err(DriveError::Transition(_))
+                    if std::mem::take(&mut remembered) =>
+                {
+                    None
+                }
                 Ok(Some(_)) => return Ok(Disposition::Ack),
                 Ok(None) => None,
                 Err(DriveError::Transition(e)) if e.is_retryable() => Some(e),

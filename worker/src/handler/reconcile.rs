@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use spectra_state_machine::{Job, JobEvent, JobId, Phase, TenantId};
 
+use super::outcome::Ended;
 use super::{Disposition, HandleError, Worker};
 use crate::driver::apply_event;
 use crate::messages::{StatementName, TraceParent};
@@ -51,7 +52,9 @@ impl Worker {
                     return Ok(Disposition::Ack);
                 };
                 let name = StatementName { tenant_id: tenant.clone(), job_id: job_id.clone(), attempt };
-                match self.statement_ended(&name, &statement_id, Some(job)).await? {
+                let ended =
+                    Ended { statement_id: &statement_id, finished_rows: None, known: Some(job), from_memory: false };
+                match self.statement_ended(&name, ended).await? {
                     // Still running: nothing to do until the next sweep.
                     Disposition::Retry(_) => Ok(Disposition::Ack),
                     other => Ok(other),

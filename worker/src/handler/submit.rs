@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use spectra_state_machine::{Job, JobEvent, JobId, OutputFormat, Phase, TenantId};
 
 use super::{Disposition, HandleError, Worker};
-use crate::driver::apply_event;
+use crate::driver::{Applied, apply_event, apply_to};
 use crate::messages::{StatementName, TraceParent};
 use crate::platform::{JobLayout, Settings};
 use crate::ports::{Sql, StatementRequest, WarehouseError};
@@ -73,7 +73,15 @@ impl Worker {
             Ok(statement_id) => {
                 tracing::info!(job = %job_id, attempt, statement = %statement_id, "statement submitted");
                 let event = JobEvent::StatementSubmitted { attempt, statement_id };
-                apply_event(&self.platform, tenant, job_id, &event, tp).await?;
+                // Written over the record just read (no second read); reloaded only if another
+                // writer moved the job meanwhile.
+                let applied = match apply_to(&self.platform, &job, &event, tp).await? {
+                    Some(applied) => applied,
+                    None => apply_event(&self.platform, tenant, job_id, &event, tp).await?,
+                };
+                if let Applied::Moved(written) = applied {
+                    self.recent.remember(&written);
+                }
                 Ok(Disposition::Ack)
             }
             Err(e @ (WarehouseError::ActiveStatementsExceeded(_) | WarehouseError::Throttled(_))) => {

@@ -6,6 +6,7 @@ use spectra_local::{
     LocalObjectStore, QueueConfig, QueueEventBus, SqliteIdempotencyStore, SqliteJobStore, SqliteKeyStore, SqliteQueue,
     SqliteRateCounter, object_routes,
 };
+use spectra_worker::coalesce::{CoalescedAcks, CoalescedBus};
 use spectra_worker::contract::api_stores::ApiStoresFixture;
 use spectra_worker::contract::event_bus::EventBusFixture;
 use spectra_worker::contract::job_store::JobStoreFixture;
@@ -33,6 +34,27 @@ impl QueueFixture for Embedded {
     }
     async fn dead_letter_bodies(&self, queue: &SqliteQueue) -> Vec<String> {
         queue.dead_letters().await.unwrap().into_iter().map(|d| d.body).collect()
+    }
+}
+
+/// The SQLite queue behind the consumer's acknowledgement batching: the decorator keeps the
+/// queue's contract.
+struct CoalescedEmbedded {
+    embedded: Embedded,
+    inner: std::sync::Mutex<Option<SqliteQueue>>,
+}
+
+#[async_trait]
+impl QueueFixture for CoalescedEmbedded {
+    type Queue = CoalescedAcks;
+    async fn queue(&self, max_receives: u32) -> CoalescedAcks {
+        let inner = self.embedded.queue(max_receives).await;
+        *self.inner.lock().unwrap() = Some(inner.clone());
+        CoalescedAcks::new(std::sync::Arc::new(inner))
+    }
+    async fn dead_letter_bodies(&self, _queue: &CoalescedAcks) -> Vec<String> {
+        let inner = self.inner.lock().unwrap().clone().unwrap();
+        self.embedded.dead_letter_bodies(&inner).await
     }
 }
 
@@ -66,6 +88,18 @@ impl EventBusFixture for Embedded {
     }
     async fn delivered(&self, _bus: &Self::Bus) -> Vec<Value> {
         Self::drain(&self.events_queue().await).await
+    }
+}
+
+/// The embedded bus behind the worker's publish batching: the decorator keeps the contract.
+#[async_trait]
+impl EventBusFixture for CoalescedEmbedded {
+    type Bus = CoalescedBus;
+    async fn bus(&self) -> Self::Bus {
+        CoalescedBus::new(std::sync::Arc::new(self.embedded.bus().await))
+    }
+    async fn delivered(&self, _bus: &Self::Bus) -> Vec<Value> {
+        Embedded::drain(&self.embedded.events_queue().await).await
     }
 }
 
@@ -108,6 +142,20 @@ mod api_stores {
 
 mod queue {
     spectra_worker::queue_contract_tests!(super::Embedded::new());
+}
+
+mod coalesced_queue {
+    spectra_worker::queue_contract_tests!(super::CoalescedEmbedded {
+        embedded: super::Embedded::new(),
+        inner: std::sync::Mutex::new(None)
+    });
+}
+
+mod coalesced_event_bus {
+    spectra_worker::event_bus_contract_tests!(super::CoalescedEmbedded {
+        embedded: super::Embedded::new(),
+        inner: std::sync::Mutex::new(None)
+    });
 }
 
 mod job_store {

@@ -7,4 +7,5 @@
 mod contract;
 mod embedded_warehouse;
 mod outcome_race;
+mod remembered;
 mod tenant_sql;
