@@ -32,6 +32,7 @@ pub async fn run_worker(args: WorkerArgs, layers: &Layers) -> anyhow::Result<Exi
     tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.worker.shutdown_deadline.0);
     shutdown.cancel();
     let stats = worker.join().await.context("the worker stopped abnormally")?;
+    app.flush().await;
     tracing::info!(
         acked = stats.acked.load(std::sync::atomic::Ordering::Relaxed),
         released = stats.released.load(std::sync::atomic::Ordering::Relaxed),
@@ -58,7 +59,7 @@ pub async fn run_api(args: ApiArgs, layers: &Layers) -> anyhow::Result<ExitCode>
     tracing::info!(signal, "stopping");
     shutdown.cancel();
     server.await.context("the server stopped abnormally")?.context("serving")?;
-    app.flush_api().await;
+    app.flush().await;
     tracing::info!(calls = %spectra_aws::call_summary(), "AWS calls made");
     Ok(ExitCode::SUCCESS)
 }

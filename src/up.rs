@@ -58,7 +58,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let _ = tokio::fs::remove_file(data_dir.join(ADDR_FILE)).await;
     let stats = worked.context("the worker stopped abnormally")?;
     served.context("the server stopped abnormally")?.context("serving")?;
-    app.flush_api().await;
+    app.flush().await;
     if left > 0 {
         tracing::warn!(statements = left, "exiting with statements that did not stop in time");
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use spectra_api::{AppState, JwtConfig, RateLimits};
-use spectra_worker::coalesce::CoalescedBus;
+use spectra_worker::coalesce::{CoalescedBus, EVENT_LINGER};
 use spectra_worker::consumer::{self, ConsumerConfig, ConsumerStats};
 use spectra_worker::faults::Faults;
 use spectra_worker::handler::Worker;
@@ -87,6 +87,8 @@ pub struct App {
     pub worker: WorkerConfig,
     /// Routes the platform serves beside the API (presigned object links, operator SQL).
     routes: Router,
+    /// The platform's bus, batching lifecycle events: flushed at a stop.
+    events: Arc<CoalescedBus>,
 }
 
 /// The worker's running tasks, from [`App::start_worker`].
@@ -106,18 +108,21 @@ impl App {
         routes: Router,
     ) -> Self {
         let (keys, idempotency, rates) = stores;
-        // Every transition publishes one event; concurrent ones share a `PutEvents`.
+        // Every transition publishes one event; they share `PutEvents` calls in the background.
         let mut platform = platform;
-        platform.bus = Arc::new(CoalescedBus::new(platform.bus));
+        let events = Arc::new(CoalescedBus::new(platform.bus, EVENT_LINGER));
+        platform.bus = events.clone();
         let mut state = AppState::new(Producer::new(platform.clone()), keys, warehouse.clone(), idempotency, rates);
         state.jwt = api.jwt;
         state.limits = api.limits;
-        Self { platform, warehouse, api: state, worker, routes }
+        Self { platform, warehouse, api: state, worker, routes, events }
     }
 
-    /// Writes what the API holds in memory to the shared stores (the rate counts), so that a
-    /// restart counts on from where this process stopped. Call it once the server has stopped.
-    pub async fn flush_api(&self) {
+    /// Sends what this process holds in memory: queued lifecycle events, and the rate counts
+    /// (so that a restart counts on from where this process stopped). Call it last, once the
+    /// server and the worker have stopped.
+    pub async fn flush(&self) {
+        self.events.flush().await;
         if let Err(e) = self.api.rates.flush(chrono::Utc::now()).await {
             tracing::warn!(error = %e, "rate counts not written at shutdown; a restart may admit up to one flush interval more");
         }

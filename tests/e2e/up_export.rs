@@ -141,15 +141,19 @@ fn every_transition_is_published_as_a_lifecycle_event() {
     assert_eq!(wait_done(&data, &job)["state"], "JobComplete");
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // Events go out in batches within a moment of their transition: gather until the job's
+    // three have arrived (or long past that moment, to show what did).
     let events = runtime.block_on(async {
         let queue = SqliteQueue::open(&data.join(QUEUE_FILE), EVENTS_QUEUE, QueueConfig::default()).await.unwrap();
-        let mut all = Vec::new();
+        let (mut all, deadline) = (Vec::new(), std::time::Instant::now() + std::time::Duration::from_secs(10));
+        let wait = std::time::Duration::from_millis(200);
         loop {
-            let batch = queue.receive(10, std::time::Duration::ZERO, std::time::Duration::from_secs(60)).await.unwrap();
-            if batch.is_empty() {
+            let batch = queue.receive(10, wait, std::time::Duration::from_secs(60)).await.unwrap();
+            all.extend(batch.into_iter().map(|m| serde_json::from_str::<serde_json::Value>(&m.body).unwrap()));
+            let mine = all.iter().filter(|e| e["detail"]["job_id"] == job.as_str()).count();
+            if mine >= 3 || std::time::Instant::now() > deadline {
                 return all;
             }
-            all.extend(batch.into_iter().map(|m| serde_json::from_str::<serde_json::Value>(&m.body).unwrap()));
         }
     });
     let mut mine: Vec<&serde_json::Value> = events.iter().filter(|e| e["detail"]["job_id"] == job.as_str()).collect();

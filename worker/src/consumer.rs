@@ -2,7 +2,9 @@
 //! settle it as the handler says — ack, retry with backoff, defer, or dead-letter.
 //!
 //! - **Bounded in flight.** A permit is taken *before* each receive, so the process never holds
-//!   more messages than it can work on (held messages would only time out).
+//!   more unhandled messages than it can work on (held messages would only time out). A handled
+//!   message gives its permit back before it is settled: its acknowledgement may wait a moment
+//!   to share a batch call (`coalesce`).
 //! - **Heartbeat.** While a handler runs, the message's visibility is extended every half
 //!   timeout, so a long handler keeps its message.
 //! - **Backoff.** A retried message becomes visible again after `base × 2^(deliveries−1)`
@@ -16,12 +18,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::coalesce::CoalescedAcks;
+use crate::coalesce::{ACK_LINGER, CoalescedAcks};
 use crate::handler::{Disposition, MessageHandler};
 use crate::ports::{MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
 
@@ -99,7 +101,7 @@ pub async fn run(
 ) -> Arc<ConsumerStats> {
     let config = Arc::new(ConsumerConfig { batch: config.batch.clamp(1, MAX_RECEIVE_BATCH), ..config });
     // Handlers acknowledge one message each; concurrent ones share a batch call.
-    let queue: Arc<dyn Queue> = Arc::new(CoalescedAcks::new(queue));
+    let queue: Arc<dyn Queue> = Arc::new(CoalescedAcks::new(queue, ACK_LINGER));
     let stats = Arc::new(ConsumerStats::default());
     let permits = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
     let tracker = TaskTracker::new();
@@ -162,10 +164,7 @@ async fn receive_loop(ctx: Ctx, permits: Arc<Semaphore>, tracker: TaskTracker, s
                 failures = 0;
                 for (message, permit) in messages.into_iter().zip(held.drain(..)) {
                     let ctx = ctx.clone();
-                    tracker.spawn(async move {
-                        settle(&ctx, message).await;
-                        drop(permit);
-                    });
+                    tracker.spawn(async move { settle(&ctx, message, permit).await });
                 }
             }
             Err(e) => {
@@ -213,7 +212,9 @@ fn heartbeat(queue: Arc<dyn Queue>, receipt: String, visibility: Duration, lost:
 }
 
 /// Handles one message under a visibility heartbeat and settles it; counts it once settled.
-async fn settle(ctx: &Ctx, message: ReceivedMessage) {
+/// The in-flight slot (`permit`) is given back once the handler has run: settling (a batched
+/// acknowledgement may wait for company) holds no handler back.
+async fn settle(ctx: &Ctx, message: ReceivedMessage, permit: OwnedSemaphorePermit) {
     let lost = CancellationToken::new();
     let beat = heartbeat(ctx.queue.clone(), message.receipt.clone(), ctx.config.visibility, lost.clone());
     let ran = tokio::select! {
@@ -222,6 +223,7 @@ async fn settle(ctx: &Ctx, message: ReceivedMessage) {
         _ = lost.cancelled() => Ran::Lost,
     };
     beat.abort();
+    drop(permit);
     let queue = &ctx.queue;
     let (counter, outcome) = match ran {
         Ran::Lost => (&ctx.stats.lost, Ok(())),

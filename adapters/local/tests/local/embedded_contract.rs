@@ -37,6 +37,10 @@ impl QueueFixture for Embedded {
     }
 }
 
+/// The batching decorators' linger here (shorter than in production: the suites ack and
+/// publish one item at a time, and the waiting is the same code either way).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The SQLite queue behind the consumer's acknowledgement batching: the decorator keeps the
 /// queue's contract.
 struct CoalescedEmbedded {
@@ -50,7 +54,7 @@ impl QueueFixture for CoalescedEmbedded {
     async fn queue(&self, max_receives: u32) -> CoalescedAcks {
         let inner = self.embedded.queue(max_receives).await;
         *self.inner.lock().unwrap() = Some(inner.clone());
-        CoalescedAcks::new(std::sync::Arc::new(inner))
+        CoalescedAcks::new(std::sync::Arc::new(inner), LINGER)
     }
     async fn dead_letter_bodies(&self, _queue: &CoalescedAcks) -> Vec<String> {
         let inner = self.inner.lock().unwrap().clone().unwrap();
@@ -96,9 +100,10 @@ impl EventBusFixture for Embedded {
 impl EventBusFixture for CoalescedEmbedded {
     type Bus = CoalescedBus;
     async fn bus(&self) -> Self::Bus {
-        CoalescedBus::new(std::sync::Arc::new(self.embedded.bus().await))
+        CoalescedBus::new(std::sync::Arc::new(self.embedded.bus().await), LINGER)
     }
-    async fn delivered(&self, _bus: &Self::Bus) -> Vec<Value> {
+    async fn delivered(&self, bus: &Self::Bus) -> Vec<Value> {
+        bus.flush().await;
         Embedded::drain(&self.embedded.events_queue().await).await
     }
 }
