@@ -132,16 +132,13 @@ impl JobStore for SqliteJobStore {
 
     async fn get(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>, StoreError> {
         let (tenant, id) = (tenant.to_string(), job_id.to_string());
-        let record: Option<String> = self
-            .db
-            .call(move |conn| {
-                // Every job read runs this: prepared once per connection, not per call.
-                Ok(conn
-                    .prepare_cached("SELECT record FROM jobs WHERE tenant_id = ?1 AND job_id = ?2")?
-                    .query_row(params![tenant, id], |r| r.get(0))
-                    .optional()?)
-            })
-            .await?;
+        // Every job read runs this: in place, prepared once per connection.
+        let record: Option<String> = self.db.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT record FROM jobs WHERE tenant_id = ?1 AND job_id = ?2")?
+                .query_row(params![tenant, id], |r| r.get(0))
+                .optional()?)
+        })?;
         record.map(|r| decode(job_id.as_str(), &r)).transpose()
     }
 

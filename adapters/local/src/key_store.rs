@@ -62,27 +62,21 @@ impl KeyStore for SqliteKeyStore {
     }
 
     async fn find(&self, hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let hash = hash.to_owned();
-        let row = self
-            .db
-            .call(move |conn| {
-                // Every request's authentication runs this (past the API's key cache).
-                Ok(conn
-                    .prepare_cached(
-                        "SELECT key_id, tenant_id, hash, created_at, revoked_at FROM api_keys WHERE hash = ?1",
-                    )?
-                    .query_row([hash], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                        ))
-                    })
-                    .optional()?)
-            })
-            .await?;
+        // Every request's authentication runs this (past the API's key cache): in place.
+        let row = self.db.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT key_id, tenant_id, hash, created_at, revoked_at FROM api_keys WHERE hash = ?1")?
+                .query_row([hash], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .optional()?)
+        })?;
         let Some((key_id, tenant, hash, created, revoked)) = row else { return Ok(None) };
         let tenant_id = TenantId::parse(&tenant)
             .map_err(|e| StoreError::Corrupt { job_id: "api key".into(), reason: e.to_string() })?;

@@ -1,6 +1,12 @@
 //! A SQLite handle shared by the embedded queue and stores: WAL journaling (readers never block
-//! the writer), a busy timeout so several processes can share the file, and every call run on
+//! the writer), a busy timeout so several processes can share the file, and every write run on
 //! the blocking pool so the async runtime never waits on disk.
+//!
+//! # Reads
+//! A point read by key (a job, an API key) takes microseconds from the page cache; handing it
+//! to a blocking thread and back cost more than the read, and every read queued behind the one
+//! connection. [`Db::read`] runs such reads in place on a small pool of read-only connections:
+//! in WAL mode they never wait for the writer, and they see every commit made before they start.
 //!
 //! # Durability
 //! `synchronous=NORMAL` in WAL mode: a commit is in the WAL (the OS's page cache) when the call
@@ -11,7 +17,7 @@
 //! can take back at most the commits of that last interval.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -24,10 +30,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the WAL is synced while there are writes: the most a power loss can take back.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The connection and whether it has written since the last sync.
+/// Read-only connections for [`Db::read`]: about one per core, so reads rarely wait.
+const READERS: usize = 4;
+
+/// The connection and whether it has written since the last sync; the readers.
 struct Shared {
     conn: Mutex<Connection>,
     dirty: AtomicBool,
+    readers: Vec<Mutex<Connection>>,
+    /// Which reader a read waits for when all are busy.
+    next_reader: AtomicUsize,
 }
 
 /// One connection, used by one call at a time. SQLite allows one writer per file anyway, and
@@ -76,17 +88,23 @@ impl Db {
     /// starts its syncer, which ends when the last handle is dropped.
     pub async fn open(path: &Path, schema: &'static str) -> Result<Self, DbError> {
         let path = path.to_owned();
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, DbError> {
+        let (conn, readers) = tokio::task::spawn_blocking(move || -> Result<_, DbError> {
             let conn = Connection::open(&path)?;
             conn.busy_timeout(BUSY_TIMEOUT)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(schema)?;
-            Ok(conn)
+            let readers = (0..READERS).map(|_| open_reader(&path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
+            Ok((conn, readers))
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))??;
-        let shared = Arc::new(Shared { conn: Mutex::new(conn), dirty: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            conn: Mutex::new(conn),
+            dirty: AtomicBool::new(false),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        });
         tokio::spawn(sync_while_written(Arc::downgrade(&shared)));
         Ok(Self { shared })
     }
@@ -115,6 +133,30 @@ impl Db {
 
 /// A panic in another call poisons the mutex; the connection itself is still sound (SQLite
 /// rolled back the unfinished transaction), so carry on with it.
+impl Db {
+    /// Runs a short read (a lookup by key) in place, on a free read-only connection, or the
+    /// least busy one. Only for reads that take microseconds: a scan goes through
+    /// [`Db::call`]. A write here fails (the connections are read-only).
+    pub fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
+        let readers = &self.shared.readers;
+        let free = readers.iter().find_map(|r| r.try_lock().ok());
+        // All busy: wait for one, in turn, so that waits spread over the pool.
+        let conn = free.unwrap_or_else(|| {
+            let n = self.shared.next_reader.fetch_add(1, Ordering::Relaxed);
+            lock(&readers[n % readers.len()])
+        });
+        f(&conn)
+    }
+}
+
+/// A read-only connection to the (already created) database at `path`.
+fn open_reader(path: &Path) -> Result<Connection, DbError> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
 fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -178,5 +220,18 @@ mod tests {
         let other = Connection::open(&path).unwrap();
         let n: i64 = other.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn reads_in_place_see_every_commit_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.sqlite"), "CREATE TABLE IF NOT EXISTS t (x INTEGER);").await.unwrap();
+        let count = |db: &Db| db.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?));
+        for n in 1..=(READERS as i64 * 2) {
+            db.call(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?)).await.unwrap();
+            assert_eq!(count(&db).unwrap(), n, "a read after a commit sees it");
+        }
+        assert!(db.read(|c| Ok(c.execute("DELETE FROM t", [])?)).is_err(), "readers are read-only");
+        assert_eq!(count(&db).unwrap(), READERS as i64 * 2);
     }
 }
