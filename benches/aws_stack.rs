@@ -229,10 +229,17 @@ async fn main() {
 
     calls_per_job(worker, &worker_logs, LATENCY_JOBS + 1, "sequential jobs, one at a time");
 
-    // Many jobs in flight: producers creating 16 at a time, a fresh worker counting its calls.
-    let worker_args = ["worker", "--config", &config, "--max-in-flight", "64"];
+    many_in_flight(&api, query, &config, ticks, api_process.0.id()).await;
+    drop(api_process);
+    let _ = std::fs::remove_file(&config);
+}
+
+/// Many jobs in flight: producers creating 16 at a time, a fresh worker counting its calls and
+/// its CPU (and the API's).
+async fn many_in_flight(api: &Api, query: &str, config: &str, ticks: f64, api_pid: u32) {
+    let worker_args = ["worker", "--config", config, "--max-in-flight", "64"];
     let (worker, _, worker_logs) = spawn(&worker_args, "worker running");
-    let (worker_pid, api_pid) = (worker.0.id(), api_process.0.id());
+    let worker_pid = worker.0.id();
     let (worker_before, api_before) = (cpu_seconds(worker_pid, ticks), cpu_seconds(api_pid, ticks));
     let started = Instant::now();
     let ids: Vec<String> =
@@ -251,6 +258,4 @@ async fn main() {
         api_cpu * 1000.0 / CPU_JOBS as f64,
     );
     calls_per_job(worker, &worker_logs, CPU_JOBS, "many jobs in flight");
-    drop(api_process);
-    let _ = std::fs::remove_file(&config);
 }

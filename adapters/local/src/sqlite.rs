@@ -129,14 +129,10 @@ impl Db {
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
     }
-}
 
-/// A panic in another call poisons the mutex; the connection itself is still sound (SQLite
-/// rolled back the unfinished transaction), so carry on with it.
-impl Db {
-    /// Runs a short read (a lookup by key) in place, on a free read-only connection, or the
-    /// least busy one. Only for reads that take microseconds: a scan goes through
-    /// [`Db::call`]. A write here fails (the connections are read-only).
+    /// Runs a short read (a lookup by key) in place, on a free read-only connection (when all
+    /// are busy, waiting for one in turn). Only for reads that take microseconds: anything
+    /// longer goes through [`Db::call`]. A write here fails (the connections are read-only).
     pub fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
         let readers = &self.shared.readers;
         let free = readers.iter().find_map(|r| r.try_lock().ok());
@@ -157,6 +153,8 @@ fn open_reader(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
+/// A panic in another call poisons the mutex; the connection itself is still sound (SQLite
+/// rolled back the unfinished transaction), so carry on with it.
 fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
