@@ -113,7 +113,7 @@ pub async fn execute(
         let done = wait_for_job(&state, &who, &job.header.job_id, timeout).await?;
         return crate::jobs::results_of(&state, &who, &done).await.map(IntoResponse::into_response);
     }
-    run_sync(&state, &who, job, limit, capped.may_exceed, timeout).await.map(|page| Json(page).into_response())
+    run_sync(&state, &who, job, limit, capped.may_exceed, timeout).await.map(IntoResponse::into_response)
 }
 
 /// Asks the warehouse whether the tenant may run `sql` exactly as it will be submitted (the

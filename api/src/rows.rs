@@ -3,10 +3,14 @@
 //! and each value is written straight into the response body: no `serde_json::Value` (and no
 //! copy of a string) per value.
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 use spectra_worker::ports::Field;
+
+use crate::error::ApiError;
 
 /// Rows under their column names.
 #[derive(Debug, Clone, Default)]
@@ -64,6 +68,19 @@ pub struct Page {
     pub data: Rows,
     /// Columns, counts, ids.
     pub metadata: Value,
+}
+
+impl IntoResponse for Page {
+    /// The page as a JSON body, rendered into a buffer sized for it up front: a result of
+    /// thousands of rows would otherwise be copied over and over as the buffer doubled.
+    fn into_response(self) -> Response {
+        let per_row: usize = self.data.columns.iter().map(|c| c.len() + 16).sum();
+        let mut body = Vec::with_capacity(256 + self.data.rows.len() * per_row);
+        match serde_json::to_writer(&mut body, &self) {
+            Ok(()) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(e) => ApiError::internal(&e).into_response(),
+        }
+    }
 }
 
 #[cfg(test)]
