@@ -4,11 +4,15 @@
 //!
 //! Run (release, as reported): `cargo bench --workspace --bench fast_paths`. Knobs:
 //! `BENCH_QUERIES` (rounds per query path, default 300), `BENCH_SECONDS` (per load test,
-//! default 3), `BENCH_CONNECTIONS` (default 16), `BENCH_UPSERT_ROWS` (default 2,000,000).
+//! default 3), `BENCH_CONNECTIONS` (default 16), `BENCH_UPSERT_ROWS` (default 2,000,000),
+//! `BENCH_JOBS_IN_TABLE` (for the memory row, default 100,000).
 //! The load generator runs in this process, on the same two cores as the server, for both the
 //! measured path and its reference.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
+
+#[path = "fast_paths/rss.rs"]
+mod rss;
 
 use std::io::Write;
 use std::path::Path;
@@ -308,6 +312,7 @@ async fn main() {
         job_reads(&s).await,
         upload(&s, &body).await,
         upsert(&s, &native, &csv, rows).await,
+        rss::row(var("BENCH_JOBS_IN_TABLE", 100_000)).await,
     ];
     println!("| path | spectra | reference (same run) | ratio |\n| --- | --- | --- | --- |");
     for line in lines {
