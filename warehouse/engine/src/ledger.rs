@@ -64,6 +64,14 @@ pub(crate) fn open(conn: &Connection) -> LedgerResult<(Vec<Record>, Vec<Record>)
     Ok((kept, recovered))
 }
 
+/// Deletes the ended statements created before `cutoff`.
+pub(crate) fn delete_ended_before(conn: &Connection, cutoff: chrono::DateTime<Utc>) -> LedgerResult<usize> {
+    conn.execute(
+        "DELETE FROM spectra_internal.statements WHERE created_us < ? AND status IN ('FINISHED', 'FAILED', 'ABORTED')",
+        params![cutoff.timestamp_micros()],
+    )
+}
+
 /// Records a newly submitted statement.
 pub(crate) fn insert(conn: &Connection, record: &Record) -> LedgerResult<()> {
     conn.execute(

@@ -37,6 +37,7 @@ mod open;
 mod options;
 mod params;
 mod remote;
+mod retention;
 mod runs;
 mod shutdown;
 mod statements;
@@ -123,6 +124,8 @@ struct Inner {
     remote: Option<Arc<dyn RemoteObjects>>,
     /// Woken whenever a statement ends, so that [`Warehouse::wait`] answers at once.
     ended: tokio::sync::Notify,
+    /// When expired statements were last forgotten (`retention`).
+    last_prune: Mutex<std::time::Instant>,
 }
 
 /// DuckDB behind the `Warehouse` port. Cheap to clone.
@@ -199,6 +202,7 @@ impl DuckWarehouse {
                 events,
                 remote,
                 ended: tokio::sync::Notify::new(),
+                last_prune: Mutex::new(std::time::Instant::now()),
             }),
         };
         for record in recovered.iter().filter(|r| r.with_event) {
@@ -235,6 +239,7 @@ impl DuckWarehouse {
             return Err(e);
         }
         self.spawn_run(record, bound, cancelled);
+        self.prune_now_and_then();
         Ok(())
     }
 }
