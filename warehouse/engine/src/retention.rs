@@ -2,9 +2,9 @@
 //! their records, client tokens and results, in memory and in the ledger.
 //!
 //! The ledger was pruned only when the warehouse opened, so a long-running `spectra up` or
-//! emulator kept every statement it ever ran — in its registry (memory) and in the ledger
-//! table, whose unindexed `UPDATE ... WHERE id = ?` scans grew with it. Now a submit that finds
-//! the last prune older than [`PRUNE_EVERY`] starts one in the background.
+//! emulator kept every statement it ever ran, in its registry (memory) and in the ledger table.
+//! Now a submit that finds the last prune older than [`PRUNE_EVERY`] starts one in the
+//! background.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
