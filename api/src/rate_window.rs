@@ -161,20 +161,19 @@ mod tests {
 
     use super::*;
 
-    fn window(now: DateTime<Utc>) -> RateWindow {
-        RateWindow::containing(now, 60)
-    }
-
     async fn store(dir: &std::path::Path) -> Arc<dyn RateCounter> {
         Arc::new(SqliteRateCounter::open(&dir.join("jobs.sqlite")).await.unwrap())
     }
 
+    /// A data directory, a tenant, the time, and the current minute's window.
+    fn setup() -> (tempfile::TempDir, TenantId, DateTime<Utc>, RateWindow) {
+        let now = Utc::now();
+        (tempfile::tempdir().unwrap(), TenantId::parse("acme").unwrap(), now, RateWindow::containing(now, 60))
+    }
+
     #[tokio::test]
     async fn counts_are_exact_in_one_process_and_survive_a_graceful_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let acme = TenantId::parse("acme").unwrap();
-        let now = Utc::now();
-        let w = window(now);
+        let (dir, acme, now, w) = setup();
         let first = RateWindows::start(store(dir.path()).await);
         for expected in 1..=5 {
             assert_eq!(first.hit(&acme, "queries", w, now).await.unwrap(), expected);
@@ -193,10 +192,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_crash_loses_at_most_the_last_flush_interval() {
-        let dir = tempfile::tempdir().unwrap();
-        let acme = TenantId::parse("acme").unwrap();
-        let now = Utc::now();
-        let w = window(now);
+        let (dir, acme, now, w) = setup();
         let crashed = RateWindows::start(store(dir.path()).await);
         for _ in 0..4 {
             crashed.hit(&acme, "queries", w, now).await.unwrap();
@@ -210,10 +206,7 @@ mod tests {
 
     #[tokio::test]
     async fn processes_learn_each_others_counts_through_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let acme = TenantId::parse("acme").unwrap();
-        let now = Utc::now();
-        let w = window(now);
+        let (dir, acme, now, w) = setup();
         let shared = store(dir.path()).await;
         let (a, b) = (RateWindows::start(shared.clone()), RateWindows::start(shared));
         for _ in 0..3 {

@@ -16,9 +16,9 @@
 //! there are writes (a passive checkpoint syncs the WAL first), so a power loss or kernel crash
 //! can take back at most the commits of that last interval.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -37,7 +37,11 @@ const READERS: usize = 4;
 struct Shared {
     conn: Mutex<Connection>,
     dirty: AtomicBool,
-    readers: Vec<Mutex<Connection>>,
+    /// Opened by the first [`Db::read`]: most stores (the queue, idempotency keys, rate
+    /// counters) never read in place, and should not hold idle connections.
+    readers: OnceLock<Vec<Mutex<Connection>>>,
+    /// The database file, for the readers.
+    path: PathBuf,
     /// Which reader a read waits for when all are busy.
     next_reader: AtomicUsize,
 }
@@ -87,22 +91,22 @@ impl Db {
     /// Opens (creating if needed) the database at `path` and applies `schema` (idempotent DDL);
     /// starts its syncer, which ends when the last handle is dropped.
     pub async fn open(path: &Path, schema: &'static str) -> Result<Self, DbError> {
-        let path = path.to_owned();
-        let (conn, readers) = tokio::task::spawn_blocking(move || -> Result<_, DbError> {
-            let conn = Connection::open(&path)?;
+        let (path, opening) = (path.to_owned(), path.to_owned());
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, DbError> {
+            let conn = Connection::open(&opening)?;
             conn.busy_timeout(BUSY_TIMEOUT)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(schema)?;
-            let readers = (0..READERS).map(|_| open_reader(&path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
-            Ok((conn, readers))
+            Ok(conn)
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))??;
         let shared = Arc::new(Shared {
             conn: Mutex::new(conn),
             dirty: AtomicBool::new(false),
-            readers,
+            readers: OnceLock::new(),
+            path,
             next_reader: AtomicUsize::new(0),
         });
         tokio::spawn(sync_while_written(Arc::downgrade(&shared)));
@@ -134,7 +138,15 @@ impl Db {
     /// are busy, waiting for one in turn). Only for reads that take microseconds: anything
     /// longer goes through [`Db::call`]. A write here fails (the connections are read-only).
     pub fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
-        let readers = &self.shared.readers;
+        let readers = match self.shared.readers.get() {
+            Some(readers) => readers,
+            None => {
+                // A race opens two sets; the one not kept is closed again.
+                let opened = (0..READERS).map(|_| open_reader(&self.shared.path).map(Mutex::new));
+                let opened = opened.collect::<Result<Vec<_>, _>>()?;
+                self.shared.readers.get_or_init(|| opened)
+            }
+        };
         let free = readers.iter().find_map(|r| r.try_lock().ok());
         // All busy: wait for one, in turn, so that waits spread over the pool.
         let conn = free.unwrap_or_else(|| {

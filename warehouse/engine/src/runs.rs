@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::exec::{self, StoredResult};
 use super::statements::Record;
 use super::{DuckWarehouse, MAX_KEPT_RESULTS, events, params};
-use spectra_worker::ports::{StatementDescription, StatementStatus, Warehouse, WarehouseError, far_or};
+use spectra_worker::ports::{StatementDescription, StatementStatus, Warehouse, WarehouseError, deadline_after};
 
 /// How often a waiter looks even without a notification.
 const RECHECK: Duration = Duration::from_millis(100);
@@ -99,7 +99,7 @@ impl DuckWarehouse {
     /// at their own. A synchronous query's request learns of its end within microseconds
     /// instead of at its next poll. The look every [`RECHECK`] is a second line only.
     pub(super) async fn wait_ended(&self, id: &str, timeout: Duration) -> Result<StatementDescription, WarehouseError> {
-        let deadline = far_or(Instant::now(), timeout);
+        let deadline = deadline_after(Instant::now(), timeout);
         loop {
             // Registered before the look, so an end between the look and the await still wakes it.
             let ended = self.inner.ended.notified();

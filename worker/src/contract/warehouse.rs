@@ -29,16 +29,11 @@ fn batch(sqls: &[String]) -> StatementRequest {
     StatementRequest { sql: Sql::Batch(sqls.to_vec()), ..StatementRequest::single("") }
 }
 
-/// Polls until the statement has ended.
+/// Waits (at most a minute) until the statement has ended.
 pub async fn wait<W: Warehouse>(w: &W, id: &str) -> StatementDescription {
-    for _ in 0..3000 {
-        let d = w.describe(id).await.unwrap();
-        if d.status.is_terminal() {
-            return d;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("statement {id} did not end within a minute");
+    let d = w.wait(id, Duration::from_secs(60)).await.unwrap();
+    assert!(d.status.is_terminal(), "statement {id} did not end within a minute: {d:?}");
+    d
 }
 
 /// Runs one statement to its end.

@@ -141,8 +141,7 @@ impl Worker {
                 let ended = outcome::Ended {
                     statement_id: &detail.statement_id,
                     finished_rows: (detail.state == StatementEndState::Finished).then_some(detail.rows),
-                    from_memory: known.is_some(),
-                    known,
+                    known: known.map_or(outcome::Known::Nothing, outcome::Known::Remembered),
                 };
                 self.statement_ended(&name, ended).await
             }

@@ -45,11 +45,19 @@ pub(super) struct Ended<'a> {
     pub statement_id: &'a str,
     /// The row count of a status-change event that reported the statement `FINISHED`.
     pub finished_rows: Option<i64>,
-    /// The job, when the caller has it: loaded (the reconciler), or remembered as this worker
-    /// wrote it (`from_memory`), possibly stale — the conditional write catches that.
-    pub known: Option<Job>,
-    /// Whether `known` comes from the worker's memory of its own writes.
-    pub from_memory: bool,
+    /// The job, when the caller has it.
+    pub known: Known,
+}
+
+/// What the caller knows of the job a statement belongs to.
+pub(super) enum Known {
+    /// Nothing: it is read.
+    Nothing,
+    /// The record as just loaded (the reconciler).
+    Loaded(Job),
+    /// The record as this worker last wrote it, possibly stale — the conditional write catches
+    /// that, and an event it says to ignore is looked at again on the stored record.
+    Remembered(Job),
 }
 
 /// The statement's end as its status-change event reported it, when that is all the outcome
@@ -89,10 +97,11 @@ impl Worker {
         ended: Ended<'_>,
     ) -> Result<Disposition, HandleError> {
         let statement_id = ended.statement_id;
-        let mut job = match ended.known {
-            Some(job) => job,
-            None => match self.platform.store.get(&name.tenant_id, &name.job_id).await? {
-                Some(job) => job,
+        let (mut job, mut remembered) = match ended.known {
+            Known::Loaded(job) => (job, false),
+            Known::Remembered(job) => (job, true),
+            Known::Nothing => match self.platform.store.get(&name.tenant_id, &name.job_id).await? {
+                Some(job) => (job, false),
                 None => {
                     tracing::info!(job = %name.job_id, "statement event for a job that does not exist");
                     return Ok(Disposition::Ack);
@@ -118,7 +127,6 @@ impl Worker {
         // just now, say), it is decided again on the new record.
         // A record from this worker's memory is trusted only to be written over: an event it
         // says to ignore (or cannot take) is looked at again on the stored record.
-        let mut remembered = ended.from_memory;
         for _ in 0..MAX_RACES {
             let event = self.outcome(&job, name.attempt, &description).await?;
             let early = match apply_to(&self.platform, &job, &event, None).await {

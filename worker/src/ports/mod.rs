@@ -30,5 +30,5 @@ pub use queue::{
 pub use rate_limit::{RateCounter, RateWindow};
 pub use warehouse::{
     ColumnMetadata, Field, ResultPage, STOPPED_UNDER_STATEMENT, Sql, StatementDescription, StatementRequest,
-    StatementStatus, SubStatement, Warehouse, WarehouseError, far_or, read_rows, wait_for,
+    StatementStatus, SubStatement, Warehouse, WarehouseError, deadline_after, read_rows, wait_for,
 };

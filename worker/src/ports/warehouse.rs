@@ -284,7 +284,7 @@ pub trait Warehouse: Send + Sync {
     /// a couple), then backing off to 250 ms; a warehouse that knows when its statements end
     /// answers at once instead.
     async fn wait(&self, id: &str, timeout: Duration) -> Result<StatementDescription, WarehouseError> {
-        let deadline = far_or(tokio::time::Instant::now(), timeout);
+        let deadline = deadline_after(tokio::time::Instant::now(), timeout);
         let mut pause = Duration::from_millis(1);
         loop {
             let description = self.describe(id).await?;
@@ -309,7 +309,7 @@ pub trait Warehouse: Send + Sync {
 }
 
 /// `start + timeout`, or a year from `start` when that overflows (`Duration::MAX`: no deadline).
-pub fn far_or(start: tokio::time::Instant, timeout: Duration) -> tokio::time::Instant {
+pub fn deadline_after(start: tokio::time::Instant, timeout: Duration) -> tokio::time::Instant {
     start.checked_add(timeout).unwrap_or_else(|| start + Duration::from_secs(365 * 24 * 3600))
 }
 

@@ -9,3 +9,4 @@ mod embedded_warehouse;
 mod outcome_race;
 mod remembered;
 mod tenant_sql;
+mod watched_store;

@@ -4,57 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use spectra_local::EmbeddedPlatform;
-use spectra_state_machine::{AnyState, BulkJobRequest, Job, JobId, TenantId};
+use spectra_state_machine::{BulkJobRequest, Job, TenantId};
 use spectra_warehouse::WarehouseConfig;
 use spectra_worker::contract::warehouse::run;
 use spectra_worker::handler::Worker;
 use spectra_worker::handler::{Disposition, MessageHandler};
 use spectra_worker::platform::{Platform, Settings};
-use spectra_worker::ports::{
-    JobPage, JobStore, ListFilter, Queue, ReceivedMessage, StaleCursor, StatementStatus, StoreError, UpdateOutcome,
-};
+use spectra_worker::ports::{Queue, ReceivedMessage, StatementStatus};
 use spectra_worker::producer::Producer;
 
-/// A job table whose next read returns an older copy of the job, once: the snapshot a handler
-/// took just before someone else moved the job.
-struct StaleOnce {
-    inner: Arc<dyn JobStore>,
-    stale: Mutex<Option<Job>>,
-}
-
-#[async_trait]
-impl JobStore for StaleOnce {
-    async fn create(&self, job: &Job) -> Result<(), StoreError> {
-        self.inner.create(job).await
-    }
-    async fn get(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>, StoreError> {
-        if let Some(stale) = self.stale.lock().unwrap().take() {
-            return Ok(Some(stale));
-        }
-        self.inner.get(tenant, job_id).await
-    }
-    async fn update(&self, expected: &Job, new: &Job) -> Result<UpdateOutcome, StoreError> {
-        self.inner.update(expected, new).await
-    }
-    async fn list(&self, t: &TenantId, f: &ListFilter, n: usize, p: Option<&str>) -> Result<JobPage, StoreError> {
-        self.inner.list(t, f, n, p).await
-    }
-    async fn scan_stale(
-        &self,
-        s: &[AnyState],
-        b: DateTime<Utc>,
-        n: usize,
-        after: Option<&StaleCursor>,
-    ) -> Result<Vec<Job>, StoreError> {
-        self.inner.scan_stale(s, b, n, after).await
-    }
-}
+use crate::watched_store::WatchedStore;
 
 async fn next_message(queue: &dyn Queue, what: &str) -> ReceivedMessage {
     for _ in 0..200 {
@@ -92,7 +55,7 @@ async fn an_outcome_racing_the_submit_record_keeps_the_statements_counts() {
     // The statement's status-change event, handled with the record from before the submit.
     let event = next_message(queue.as_ref(), "statement event").await;
     let racing = Platform {
-        store: Arc::new(StaleOnce { inner: stack.platform.store.clone(), stale: Mutex::new(Some(before)) }),
+        store: Arc::new(WatchedStore::new(stack.platform.store.clone()).stale_once(before)),
         ..stack.platform.clone()
     };
     let raced = Worker::new(racing, warehouse.clone());

@@ -9,50 +9,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use spectra_local::EmbeddedPlatform;
-use spectra_state_machine::{AnyState, BulkJobRequest, Job, JobId, TenantId};
+use spectra_state_machine::{BulkJobRequest, Job, JobId, TenantId};
 use spectra_warehouse::{DuckWarehouse, WarehouseConfig};
 use spectra_worker::contract::warehouse::run;
 use spectra_worker::handler::{Disposition, MessageHandler, Worker};
 use spectra_worker::platform::{Platform, Settings};
 use spectra_worker::ports::{
-    JobPage, JobStore, ListFilter, ResultPage, StaleCursor, StatementDescription, StatementRequest, StatementStatus,
-    StoreError, UpdateOutcome, Warehouse, WarehouseError,
+    ResultPage, StatementDescription, StatementRequest, StatementStatus, Warehouse, WarehouseError,
 };
 use spectra_worker::producer::Producer;
 
-/// The embedded job table, its reads counted.
-struct CountedReads {
-    inner: Arc<dyn JobStore>,
-    reads: AtomicUsize,
-}
-
-#[async_trait]
-impl JobStore for CountedReads {
-    async fn create(&self, job: &Job) -> Result<(), StoreError> {
-        self.inner.create(job).await
-    }
-    async fn get(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>, StoreError> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(tenant, job_id).await
-    }
-    async fn update(&self, expected: &Job, new: &Job) -> Result<UpdateOutcome, StoreError> {
-        self.inner.update(expected, new).await
-    }
-    async fn list(&self, t: &TenantId, f: &ListFilter, n: usize, p: Option<&str>) -> Result<JobPage, StoreError> {
-        self.inner.list(t, f, n, p).await
-    }
-    async fn scan_stale(
-        &self,
-        s: &[AnyState],
-        b: DateTime<Utc>,
-        n: usize,
-        after: Option<&StaleCursor>,
-    ) -> Result<Vec<Job>, StoreError> {
-        self.inner.scan_stale(s, b, n, after).await
-    }
-}
+use crate::watched_store::WatchedStore;
 
 /// The warehouse, its DescribeStatement calls counted.
 struct CountedDescribes {
@@ -80,7 +48,7 @@ impl Warehouse for CountedDescribes {
 struct Setup {
     _dir: tempfile::TempDir,
     platform: Platform,
-    store: Arc<CountedReads>,
+    store: Arc<WatchedStore>,
     warehouse: Arc<CountedDescribes>,
     job: JobId,
     tenant: TenantId,
@@ -92,7 +60,7 @@ async fn export_job(sql: &str) -> Setup {
     let warehouse = Arc::new(spectra_warehouse::open_in(&stack, dir.path(), WarehouseConfig::default()).await.unwrap());
     let created = run(warehouse.as_ref(), "CREATE TABLE t AS SELECT * FROM range(1234) r(i)").await;
     assert_eq!(created.status, StatementStatus::Finished);
-    let store = Arc::new(CountedReads { inner: stack.platform.store.clone(), reads: AtomicUsize::new(0) });
+    let store = Arc::new(WatchedStore::new(stack.platform.store.clone()));
     let platform = Platform { store: store.clone(), ..stack.platform.clone() };
     let tenant = TenantId::parse("acme").unwrap();
     let request =
@@ -132,7 +100,7 @@ async fn the_submitting_worker_completes_the_job_on_what_it_wrote_and_the_event_
     let s = export_job("SELECT i FROM t").await;
     let worker = Worker::new(s.platform.clone(), s.warehouse.clone() as Arc<dyn Warehouse>);
     assert_eq!(drain(&worker, &s).await, 2, "the submit and the statement's event");
-    assert_eq!(s.store.reads.load(Ordering::SeqCst), 1, "one read, for the submit");
+    assert_eq!(s.store.reads(), 1, "one read, for the submit");
     assert_eq!(s.warehouse.describes.load(Ordering::SeqCst), 0, "the event's row count is the statement's");
     assert_eq!(state(&s).await, ("JobComplete".to_owned(), 1234));
 }
