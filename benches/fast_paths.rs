@@ -5,7 +5,8 @@
 //! Run (release, as reported): `cargo bench --workspace --bench fast_paths`. Knobs:
 //! `BENCH_QUERIES` (rounds per query path, default 300), `BENCH_SECONDS` (per load test,
 //! default 3), `BENCH_CONNECTIONS` (default 16), `BENCH_UPSERT_ROWS` (default 2,000,000),
-//! `BENCH_JOBS_IN_TABLE` (for the memory row, default 100,000).
+//! `BENCH_JOBS_IN_TABLE` (for the memory row, default 100,000), `BENCH_ONLY` (rows to run, of
+//! `select1,rows,reads,upload,upsert,rss`; default all).
 //! The load generator runs in this process, on the same two cores as the server, for both the
 //! measured path and its reference.
 
@@ -306,14 +307,28 @@ async fn main() {
     write_csv(&csv, rows);
     let body = std::fs::read(&csv).unwrap();
 
-    let lines = [
-        query_path(&s, &native, "POST /v1/queries SELECT 1", "SELECT 1", true).await,
-        query_path(&s, &native, "POST /v1/queries 10,000 rows × 10 columns", "SELECT * FROM wide", false).await,
-        job_reads(&s).await,
-        upload(&s, &body).await,
-        upsert(&s, &native, &csv, rows).await,
-        rss::row(var("BENCH_JOBS_IN_TABLE", 100_000)).await,
-    ];
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |key: &str| only.is_empty() || only.split(',').any(|k| k.trim() == key);
+    let mut lines = Vec::new();
+    if wanted("select1") {
+        lines.push(query_path(&s, &native, "POST /v1/queries SELECT 1", "SELECT 1", true).await);
+    }
+    if wanted("rows") {
+        let path = "POST /v1/queries 10,000 rows × 10 columns";
+        lines.push(query_path(&s, &native, path, "SELECT * FROM wide", false).await);
+    }
+    if wanted("reads") {
+        lines.push(job_reads(&s).await);
+    }
+    if wanted("upload") {
+        lines.push(upload(&s, &body).await);
+    }
+    if wanted("upsert") {
+        lines.push(upsert(&s, &native, &csv, rows).await);
+    }
+    if wanted("rss") {
+        lines.push(rss::row(var("BENCH_JOBS_IN_TABLE", 100_000)).await);
+    }
     println!("| path | spectra | reference (same run) | ratio |\n| --- | --- | --- | --- |");
     for line in lines {
         println!("| {} | {} | {} | {} |", line.path, line.spectra, line.reference, line.ratio);

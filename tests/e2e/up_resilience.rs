@@ -260,3 +260,45 @@ fn rate_counts_carry_over_a_graceful_restart() {
     let up2 = up(&data, &limits);
     assert_eq!([list(&up2, &key), list(&up2, &key)], [200, 429]);
 }
+
+#[test]
+fn a_tenant_query_killed_mid_run_is_retried_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up1 = up(&data, &[]);
+    let key = tenant_key(&data, TENANT);
+    // About ten seconds of work for the (unoptimised) engine of a debug build.
+    let slow = "SELECT count(*) AS n FROM range(8000000) t(i) WHERE md5(i::VARCHAR) <> ''";
+    let body = serde_json::json!({"sql": slow, "async": true});
+    let (status, created) =
+        block_on(Api::at(&up1.addr).call(reqwest::Method::POST, "/v1/queries", &key, TENANT, Some(body)));
+    assert_eq!(status, 202, "{created}");
+    let job = created["job_id"].as_str().unwrap().to_owned();
+    let state = |up: &Up| {
+        block_on(Api::at(&up.addr).call(reqwest::Method::GET, &format!("/v1/jobs/{job}"), &key, TENANT, None)).1
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while state(&up1)["status"] != "RUNNING" {
+        assert!(Instant::now() < deadline, "the query never ran: {}", state(&up1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Killed during the read: a tenant's query is recorded only when it ends, so the restarted
+    // warehouse does not know it, and the reconciler runs the job again.
+    up1.kill();
+    let up2 = up(&data, &["--reconcile-grace", "1s", "--reconcile-interval", "1s"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let job = state(&up2);
+        if job["status"] != "RUNNING" && job["status"] != "QUEUED" {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the job was left {job}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!((done["status"].as_str(), done["row_count"].as_i64()), (Some("COMPLETED"), Some(1)), "{done}");
+    let (_, rows) =
+        block_on(Api::at(&up2.addr).call(reqwest::Method::GET, &format!("/v1/jobs/{job}/results"), &key, TENANT, None));
+    assert_eq!(rows["data"], serde_json::json!([{"n": 8000000}]), "{rows}");
+    let recorded = format!("SELECT count(*) FROM spectra_internal.statements WHERE record LIKE '%{job}:2\"%'");
+    assert_eq!(scalar(&data, &recorded), 1, "the second attempt ran, recorded once");
+}

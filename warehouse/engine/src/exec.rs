@@ -1,6 +1,7 @@
 //! Running one submitted statement on its own DuckDB connection, on a blocking thread: the
 //! whole statement (every run of a batch) in one transaction, with its ledger record committed
-//! in that same transaction.
+//! in that same transaction; a tenant's checked query, which changes nothing, on its own
+//! (recorded when it has ended, [`Recorded::AtEnd`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::Utc;
 use duckdb::Connection;
 
-use super::confine::{self, Policy, Principal};
+use super::confine::{self, CheckCache, Policy, Principal};
 use super::params::Bound;
+use super::runs::Recorded;
 use super::statements::Record;
 use super::{copy, ledger, like, types, unload};
 use spectra_worker::ports::{ColumnMetadata, Field, StatementStatus};
@@ -37,6 +39,13 @@ pub(crate) struct Context {
     pub principal: Option<Principal>,
     /// What a confined statement may call.
     pub policy: Arc<Policy>,
+    /// Tenant queries already checked.
+    pub checks: Arc<CheckCache>,
+    /// When the statement's ledger record is written: with its transaction, or at its end
+    /// only (a tenant's query, run without a transaction).
+    pub recorded: Recorded,
+    /// The Redshift query id of each run, reserved before it started.
+    pub query_ids: Vec<i64>,
     /// Set when the warehouse stops: an interrupted statement failed for that, retryably.
     pub stopping: Arc<AtomicBool>,
     /// Called once the statement has ended, before its failure is recorded: stops further
@@ -62,9 +71,9 @@ impl Context {
     pub(crate) fn confined_query(&self, conn: &Connection, sql: &str) -> Result<String, RunError> {
         match &self.principal {
             None => Ok(sql.to_owned()),
-            Some(principal) => {
-                confine::check(conn, &self.policy, principal, sql).map_err(|e| format!("SQL_BLOCKED: {e}"))
-            }
+            Some(principal) => confine::check_cached(conn, &self.policy, &self.checks, principal, sql)
+                .map(|canonical| canonical.to_string())
+                .map_err(|e| format!("SQL_BLOCKED: {e}")),
         }
     }
 
@@ -228,7 +237,7 @@ pub(crate) fn execute_guarded(
             tracing::error!(statement = %record.id, panic = %what, "the engine panicked while running a statement");
             let mut failed = record;
             let message = format!("the statement failed inside the engine ({what}); nothing it did was committed");
-            record_failure(conn, &mut failed, StatementStatus::Failed, &message, started);
+            record_failure(conn, ctx, &mut failed, StatementStatus::Failed, &message, started);
             let n = failed.runs.len();
             (failed, vec![None; n])
         }
@@ -236,34 +245,28 @@ pub(crate) fn execute_guarded(
 }
 
 /// Ends what is unfinished of `record` with `status` and `error`, its transaction rolled back,
-/// and records that in the ledger.
+/// and records that in the ledger (a statement recorded at its end is recorded by its thread).
 fn record_failure(
     conn: &Connection,
+    ctx: &Context,
     record: &mut Record,
     status: StatementStatus,
     error: &str,
     started: std::time::Instant,
 ) {
-    let _ = conn.execute_batch("ROLLBACK");
     record.end_unfinished(status, error, Utc::now());
     record.duration_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
-    // A cancel's last interrupt may still land on this save: try again (a new query clears
-    // DuckDB's interrupt flag), so the ledger ends up saying how the statement ended.
-    let mut saved = ledger::save(conn, record);
-    for _ in 0..3 {
-        if saved.is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        saved = ledger::save(conn, record);
+    if ctx.recorded == Recorded::AtEnd {
+        return;
     }
-    if let Err(e) = saved {
+    let _ = conn.execute_batch("ROLLBACK");
+    if let Err(e) = ledger::with_retries(|| ledger::save(conn, record)) {
         tracing::error!(statement = %record.id, error = %e, "could not record the statement's failure");
     }
 }
 
-/// Runs `record`'s statements in one transaction and returns the final record with the result
-/// set of each run. A single statement with parameters runs as `bound` (placeholders
+/// Runs `record`'s statements in one transaction (a query recorded at its end: alone) and
+/// returns the final record with the result set of each run. A single statement with parameters runs as `bound` (placeholders
 /// renumbered, values in order); the record keeps the SQL as submitted.
 pub(crate) fn execute(
     conn: &Connection,
@@ -275,7 +278,7 @@ pub(crate) fn execute(
     let mut results = vec![None; record.runs.len()];
     let fail = |record: &mut Record, status: StatementStatus, error: String| {
         (ctx.ended)();
-        record_failure(conn, record, status, &error, started);
+        record_failure(conn, ctx, record, status, &error, started);
     };
     // `swap` clears the request as it is honoured, which stops the canceller's interrupts.
     if ctx.cancelled.swap(false, Ordering::SeqCst) {
@@ -293,7 +296,11 @@ pub(crate) fn execute(
         Some(principal) => principal.search_path_sql(),
         None => "SET search_path = 'main,spectra_internal'".to_owned(),
     };
-    if let Err(e) = conn.execute_batch(&format!("{search_path}; BEGIN TRANSACTION")) {
+    let begin = match ctx.recorded {
+        Recorded::AtSubmit => format!("{search_path}; BEGIN TRANSACTION"),
+        Recorded::AtEnd => search_path,
+    };
+    if let Err(e) = conn.execute_batch(&begin) {
         // A cancel (or a stop) that lands here interrupts the BEGIN: that is still a cancel.
         let (status, message) = ctx.ended_by(e.to_string());
         fail(&mut record, status, message);
@@ -302,7 +309,7 @@ pub(crate) fn execute(
     for i in 0..record.runs.len() {
         let run_started = std::time::Instant::now();
         record.runs[i].status = StatementStatus::Started;
-        record.runs[i].redshift_query_id = ledger::next_query_id(conn).unwrap_or(-1);
+        record.runs[i].redshift_query_id = ctx.query_ids.get(i).copied().unwrap_or(-1);
         let (sql, values) = match bound {
             Some(b) if !record.is_batch => (b.sql.clone(), b.values.as_slice()),
             _ => (record.runs[i].sql.clone(), &[][..]),
@@ -336,6 +343,9 @@ pub(crate) fn execute(
     record.status = StatementStatus::Finished;
     record.updated_at = now;
     record.duration_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+    if ctx.recorded == Recorded::AtEnd {
+        return (record, results);
+    }
     // The ledger's FINISHED commits with the statement's effects, or not at all.
     let committed = ledger::save(conn, &record).and_then(|()| conn.execute_batch("COMMIT"));
     if let Err(e) = committed {

@@ -5,6 +5,9 @@
 //! committed. A statement the ledger shows as still running after a restart never committed,
 //! and is recorded `FAILED`. This is what lets the worker retry without applying a job twice.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
 use chrono::{Duration, Utc};
 use duckdb::{Connection, params};
 
@@ -90,9 +93,46 @@ pub(crate) fn save(conn: &Connection, record: &Record) -> LedgerResult<()> {
     Ok(())
 }
 
-/// The next Redshift-style query id.
-pub(crate) fn next_query_id(conn: &Connection) -> LedgerResult<i64> {
-    conn.query_row("SELECT nextval('spectra_internal.query_ids')", [], |r| r.get(0))
+/// Query ids reserved per trip to the sequence.
+const QUERY_ID_BLOCK: i64 = 256;
+
+/// Redshift-style query ids, reserved from the ledger's sequence a block at a time: a
+/// `nextval` is a write transaction of its own (about half a millisecond), too much for every
+/// statement. Ids reserved but not used before a stop are skipped, as Redshift's skip too;
+/// none is ever handed out twice.
+#[derive(Default)]
+pub(crate) struct QueryIds {
+    reserved: Mutex<VecDeque<i64>>,
+}
+
+impl QueryIds {
+    /// `n` ids in ascending order, refilled on `conn` (outside any transaction of its) when
+    /// too few are left.
+    pub fn take(&self, conn: &Connection, n: usize) -> LedgerResult<Vec<i64>> {
+        let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        if reserved.len() < n {
+            let wanted = QUERY_ID_BLOCK.max(n as i64);
+            let mut stmt = conn.prepare("SELECT nextval('spectra_internal.query_ids') FROM range(?)")?;
+            let mut ids = stmt.query_map(params![wanted], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
+            ids.sort_unstable();
+            reserved.extend(ids);
+        }
+        Ok(reserved.drain(..n).collect())
+    }
+}
+
+/// Runs a ledger write up to four times: a cancel's last interrupt may land on it (a new query
+/// clears DuckDB's interrupt flag), and the ledger should end up saying how a statement ended.
+pub(crate) fn with_retries(mut write: impl FnMut() -> LedgerResult<()>) -> LedgerResult<()> {
+    let mut written = write();
+    for _ in 0..3 {
+        if written.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        written = write();
+    }
+    written
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! # Layout
 //! - this file: [`DuckWarehouse`] — submit, describe, cancel, results; client tokens; the
 //!   active-statement limit.
-//! - `engine`: opening DuckDB hermetic; `confine`: the tenant boundary (what a tenant's
+//! - `open`: opening the warehouse (and an embedded platform's); `engine`: opening DuckDB
+//!   hermetic; `confine`: the tenant boundary (what a tenant's
 //!   statement may run, checked with the engine's own parser); `shutdown`: stopping within a
 //!   deadline.
 //! - `statements`: the statement record and its DescribeStatement view; `catalog`: metadata
@@ -17,8 +18,7 @@
 //! - `unload`, `copy`, `options`: Redshift's UNLOAD and COPY against the local object store
 //!   (`remote`: mirrored to S3 for the emulator);
 //!   `like`: `CREATE TABLE ... (LIKE ...)`.
-//! - `admin`: operator SQL (`spectra sql`, `POST /admin/sql`); `open`: the warehouse of
-//!   an embedded platform's data directory.
+//! - `admin`: operator SQL (`spectra sql`, `POST /admin/sql`).
 //!
 //! Results of queries are kept in memory (the most recent [`MAX_KEPT_RESULTS`]); after a restart
 //! DescribeStatement still answers from the ledger, but GetStatementResult of an older
@@ -45,8 +45,8 @@ mod tokens;
 mod types;
 mod unload;
 
-use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -60,13 +60,14 @@ use self::exec::StoredResult;
 pub use self::open::open_in;
 pub(crate) use self::params::split_script;
 pub use self::remote::{RemoteError, RemoteObjects};
+use self::runs::{Recorded, Submitted};
 use self::statements::{Record, split_id, validate};
 pub use self::unload::files_under;
 /// The engine itself, for references measured against it (the `fast_paths` benchmark runs the
 /// same statements on a bare DuckDB connection).
 pub use duckdb;
 use spectra_worker::ports::{
-    Queue, ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, Warehouse, WarehouseError,
+    ResultPage, Sql, StatementDescription, StatementRequest, StatementStatus, Warehouse, WarehouseError,
 };
 
 /// How many result sets stay in memory for GetStatementResult.
@@ -105,6 +106,9 @@ struct Entry {
 #[derive(Default)]
 struct Registry {
     entries: HashMap<String, Entry>,
+    /// The statements not yet ended (what the active-statement limit counts), kept apart so
+    /// that a submit does not count through a day of ended ones.
+    active: HashSet<String>,
     tokens: HashMap<String, String>,
     results: HashMap<String, Arc<StoredResult>>,
     result_order: VecDeque<String>,
@@ -126,6 +130,10 @@ struct Inner {
     ended: tokio::sync::Notify,
     /// When expired statements were last forgotten (`retention`).
     last_prune: Mutex<std::time::Instant>,
+    /// Tenant queries already checked, while the catalog stays as it was.
+    checks: Arc<confine::CheckCache>,
+    /// Redshift query ids handed out from blocks reserved in the ledger's sequence.
+    query_ids: ledger::QueryIds,
 }
 
 /// DuckDB behind the `Warehouse` port. Cheap to clone.
@@ -149,101 +157,6 @@ impl Inner {
     }
 }
 
-impl DuckWarehouse {
-    /// Opens (creating) the database file `db_path`; `s3://bucket/key` maps to
-    /// `object_root/bucket/key`; status-change events of `WithEvent` statements go to `events`.
-    pub async fn open(
-        db_path: &Path,
-        object_root: &Path,
-        config: WarehouseConfig,
-        events: Option<Arc<dyn Queue>>,
-    ) -> Result<Self, WarehouseError> {
-        let sink = events.map(|q| Arc::new(events::QueueSink(q)) as Arc<dyn StatementEventSink>);
-        Self::open_with(db_path, object_root, config, sink, None).await
-    }
-
-    /// [`DuckWarehouse::open`] with events to any sink, and UNLOAD/COPY mirrored to a remote
-    /// object store through `object_root` (the emulator's S3).
-    pub async fn open_with(
-        db_path: &Path,
-        object_root: &Path,
-        config: WarehouseConfig,
-        events: Option<Arc<dyn StatementEventSink>>,
-        remote: Option<Arc<dyn RemoteObjects>>,
-    ) -> Result<Self, WarehouseError> {
-        if config.max_active_statements == 0 || config.page_size == 0 {
-            return Err(WarehouseError::Validation("max_active_statements and page_size must be at least 1".into()));
-        }
-        let (path, objects) = (db_path.to_owned(), object_root.to_owned());
-        let (root, policy, kept, recovered) = tokio::task::spawn_blocking(move || {
-            let (conn, policy) = engine::open(&path, &objects).map_err(unavailable)?;
-            let (kept, recovered) = ledger::open(&conn).map_err(unavailable)?;
-            Ok::<_, WarehouseError>((conn, policy, kept, recovered))
-        })
-        .await
-        .map_err(unavailable)??;
-        let mut registry = Registry::default();
-        for record in kept {
-            if let Some(token) = &record.client_token {
-                registry.tokens.insert(token.clone(), record.id.clone());
-            }
-            let entry = Entry { record, cancelled: Arc::new(AtomicBool::new(false)), interrupt: None };
-            registry.entries.insert(entry.record.id.clone(), entry);
-        }
-        let warehouse = Self {
-            inner: Arc::new(Inner {
-                root: Mutex::new(root),
-                policy: Arc::new(policy),
-                stopping: Arc::new(AtomicBool::new(false)),
-                threads: AtomicUsize::new(0),
-                object_root: object_root.to_owned(),
-                config,
-                registry: Mutex::new(registry),
-                events,
-                remote,
-                ended: tokio::sync::Notify::new(),
-                last_prune: Mutex::new(std::time::Instant::now()),
-            }),
-        };
-        for record in recovered.iter().filter(|r| r.with_event) {
-            warehouse.announce(record).await;
-        }
-        Ok(warehouse)
-    }
-}
-
-impl DuckWarehouse {
-    /// Makes a registered submit durable (before its id is handed out), then starts its run;
-    /// if the ledger refuses it, forgets it.
-    async fn store_and_run(
-        &self,
-        record: Record,
-        bound: Option<params::Bound>,
-        cancelled: Arc<AtomicBool>,
-        token: Option<String>,
-    ) -> Result<(), WarehouseError> {
-        let stored = record.clone();
-        let inserted = match self.inner.connection() {
-            Ok(conn) => tokio::task::spawn_blocking(move || ledger::insert(&conn, &stored).map_err(unavailable))
-                .await
-                .map_err(unavailable)
-                .and_then(|inserted| inserted),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = inserted {
-            let mut registry = self.inner.registry();
-            registry.entries.remove(&record.id);
-            if let Some(token) = &token {
-                registry.tokens.remove(token);
-            }
-            return Err(e);
-        }
-        self.spawn_run(record, bound, cancelled);
-        self.prune_now_and_then();
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl Warehouse for DuckWarehouse {
     async fn execute(&self, request: StatementRequest) -> Result<String, WarehouseError> {
@@ -257,13 +170,22 @@ impl Warehouse for DuckWarehouse {
         };
         let id = uuid::Uuid::new_v4().to_string();
         let record = Record::submitted(&request, &id);
+        let recorded = match &request.sql {
+            Sql::Single { sql, .. }
+                if self.inner.config.access.principal(request.db_user.as_deref()).is_some()
+                    && exec::classify(sql) == exec::Kind::Rows =>
+            {
+                Recorded::AtEnd
+            }
+            _ => Recorded::AtSubmit,
+        };
         let cancelled = Arc::new(AtomicBool::new(false));
         {
             let mut registry = self.inner.registry();
             if let Some(existing) = request.client_token.as_ref().and_then(|t| registry.tokens.get(t)) {
                 return Ok(existing.clone());
             }
-            let active = registry.entries.values().filter(|e| !e.record.status.is_terminal()).count();
+            let active = registry.active.len();
             if active >= self.inner.config.max_active_statements {
                 return Err(WarehouseError::ActiveStatementsExceeded(format!(
                     "{active} statements are active; the limit is {}",
@@ -275,16 +197,16 @@ impl Warehouse for DuckWarehouse {
             }
             let entry = Entry { record: record.clone(), cancelled: Arc::clone(&cancelled), interrupt: None };
             registry.entries.insert(id.clone(), entry);
+            registry.active.insert(id.clone());
         }
         // From here the statement is registered under its client token, so it must reach its
         // run even if the caller goes away (a Data API client that disconnects, a worker killed
         // mid-request): a retry with the token gets this id, and an id whose run never starts
         // stays SUBMITTED forever. So the rest runs as a task of its own, not in this future.
         let this = self.clone();
+        let submitted = Submitted { record, bound, cancelled, recorded };
         let token = request.client_token.clone();
-        tokio::spawn(async move { this.store_and_run(record, bound, cancelled, token).await })
-            .await
-            .map_err(unavailable)??;
+        tokio::spawn(async move { this.store_and_run(submitted, token).await }).await.map_err(unavailable)??;
         Ok(id)
     }
 
@@ -342,11 +264,14 @@ impl Warehouse for DuckWarehouse {
             Sql::Single { sql, parameters } => params::bind(sql, parameters)?.sql,
             Sql::Batch(_) => return Err(WarehouseError::Validation("a tenant query is one statement".into())),
         };
+        if self.inner.checks.get(&principal, &text).is_some() {
+            return Ok(());
+        }
         let conn = self.inner.connection()?;
-        let policy = Arc::clone(&self.inner.policy);
+        let (policy, checks) = (Arc::clone(&self.inner.policy), Arc::clone(&self.inner.checks));
         tokio::task::spawn_blocking(move || {
             conn.execute_batch(&principal.search_path_sql()).map_err(unavailable)?;
-            confine::check(&conn, &policy, &principal, &text).map(drop).map_err(WarehouseError::Refused)
+            confine::check_cached(&conn, &policy, &checks, &principal, &text).map(drop).map_err(WarehouseError::Refused)
         })
         .await
         .map_err(unavailable)?

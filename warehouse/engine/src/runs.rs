@@ -8,13 +8,39 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
+use duckdb::Connection;
+
 use super::exec::{self, StoredResult};
 use super::statements::Record;
-use super::{DuckWarehouse, MAX_KEPT_RESULTS, events, params};
+use super::{DuckWarehouse, MAX_KEPT_RESULTS, events, ledger, params, unavailable};
 use spectra_worker::ports::{StatementDescription, StatementStatus, Warehouse, WarehouseError, deadline_after};
 
 /// How often a waiter looks even without a notification.
 const RECHECK: Duration = Duration::from_millis(100);
+
+/// When a statement's ledger record is first written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// At submit, and again inside the statement's own transaction: a statement that may
+    /// change anything needs both, so that after a crash the ledger and the data agree and a
+    /// statement that never committed is known to have failed (and is retried).
+    AtSubmit,
+    /// Once, when it has ended: a tenant's checked query changes nothing and its result is
+    /// kept in memory only, so a crash during it loses nothing a ledger record could keep.
+    /// The worker's reconciler retries a running job whose statement the warehouse does not
+    /// know. Two commits of three saved, and no transaction around the query.
+    AtEnd,
+}
+
+/// A statement registered by a submit, to be run.
+pub(crate) struct Submitted {
+    pub record: Record,
+    /// A single statement's SQL with its parameters bound.
+    pub bound: Option<params::Bound>,
+    /// Set by CancelStatement.
+    pub cancelled: Arc<AtomicBool>,
+    pub recorded: Recorded,
+}
 
 impl DuckWarehouse {
     /// Sends the status-change event of an ended `WithEvent` statement. Best effort, as in AWS:
@@ -27,51 +53,103 @@ impl DuckWarehouse {
         }
     }
 
+    /// Makes a registered submit durable when its kind needs that (before its id is handed
+    /// out), then starts its run; if the ledger refuses it, forgets it.
+    pub(super) async fn store_and_run(
+        &self,
+        submitted: Submitted,
+        token: Option<String>,
+    ) -> Result<(), WarehouseError> {
+        if submitted.recorded == Recorded::AtSubmit {
+            let stored = submitted.record.clone();
+            let inserted = match self.inner.connection() {
+                Ok(conn) => tokio::task::spawn_blocking(move || ledger::insert(&conn, &stored).map_err(unavailable))
+                    .await
+                    .map_err(unavailable)
+                    .and_then(|inserted| inserted),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = inserted {
+                let mut registry = self.inner.registry();
+                registry.entries.remove(&submitted.record.id);
+                registry.active.remove(&submitted.record.id);
+                if let Some(token) = &token {
+                    registry.tokens.remove(token);
+                }
+                return Err(e);
+            }
+        }
+        self.spawn_run(submitted);
+        self.prune_now_and_then();
+        Ok(())
+    }
+
     /// Runs a submitted statement to its end on a blocking thread, then records and announces it.
-    pub(super) fn spawn_run(&self, record: Record, bound: Option<params::Bound>, cancelled: Arc<AtomicBool>) {
+    fn spawn_run(&self, submitted: Submitted) {
         let this = self.clone();
         let handle = tokio::runtime::Handle::current();
         self.inner.threads.fetch_add(1, Ordering::SeqCst);
         tokio::task::spawn_blocking(move || {
-            let id = record.id.clone();
-            let outcome = this.inner.connection().map(|conn| {
-                if let Some(entry) = this.inner.registry().entries.get_mut(&id) {
-                    entry.interrupt = Some(conn.interrupt_handle());
-                    entry.record.status = StatementStatus::Started;
-                }
-                let ctx = exec::Context {
-                    object_root: this.inner.object_root.clone(),
-                    cancelled,
-                    remote: this.inner.remote.clone(),
-                    principal: this.inner.config.access.principal(record.db_user.as_deref()),
-                    policy: Arc::clone(&this.inner.policy),
-                    stopping: Arc::clone(&this.inner.stopping),
-                    ended: {
-                        let (inner, id) = (Arc::clone(&this.inner), id.clone());
-                        Arc::new(move || {
-                            if let Some(entry) = inner.registry().entries.get_mut(&id) {
-                                entry.interrupt = None;
-                            }
-                        })
-                    },
-                };
-                exec::execute_guarded(&conn, &ctx, record.clone(), bound.as_ref())
-            });
-            let (record, results) = match outcome {
-                Ok(done) => done,
+            let recorded = submitted.recorded;
+            // Anything but a checked tenant query may change the catalog the checks looked at.
+            let writing = (recorded == Recorded::AtSubmit).then(|| this.inner.checks.writing());
+            let conn = this.inner.connection();
+            let (record, results) = match &conn {
+                Ok(conn) => this.run_on(conn, submitted),
                 Err(e) => {
-                    let mut failed = record;
+                    let mut failed = submitted.record;
                     failed.end_unfinished(StatementStatus::Failed, &e.to_string(), Utc::now());
                     let n = failed.runs.len();
                     (failed, vec![None; n])
                 }
             };
+            drop(writing);
+            // Recorded before anyone learns it ended: what a caller saw end, a restart still knows.
+            if let (Recorded::AtEnd, Ok(conn)) = (recorded, &conn)
+                && let Err(e) = ledger::with_retries(|| ledger::insert(conn, &record))
+            {
+                tracing::error!(statement = %record.id, error = %e, "could not record how the statement ended");
+            }
             this.finish(record.clone(), results);
             if record.with_event {
                 handle.block_on(this.announce(&record));
             }
             this.inner.threads.fetch_sub(1, Ordering::SeqCst);
         });
+    }
+
+    /// Runs `submitted` on `conn` (its own connection): the statement's context, then the run.
+    fn run_on(&self, conn: &Connection, submitted: Submitted) -> (Record, Vec<Option<StoredResult>>) {
+        let Submitted { record, bound, cancelled, recorded } = submitted;
+        let id = record.id.clone();
+        if let Some(entry) = self.inner.registry().entries.get_mut(&id) {
+            entry.interrupt = Some(conn.interrupt_handle());
+            entry.record.status = StatementStatus::Started;
+        }
+        let query_ids = self.inner.query_ids.take(conn, record.runs.len()).unwrap_or_else(|e| {
+            tracing::warn!(statement = %id, error = %e, "no query ids could be reserved");
+            Vec::new()
+        });
+        let ctx = exec::Context {
+            object_root: self.inner.object_root.clone(),
+            cancelled,
+            remote: self.inner.remote.clone(),
+            principal: self.inner.config.access.principal(record.db_user.as_deref()),
+            policy: Arc::clone(&self.inner.policy),
+            checks: Arc::clone(&self.inner.checks),
+            recorded,
+            query_ids,
+            stopping: Arc::clone(&self.inner.stopping),
+            ended: {
+                let (inner, id) = (Arc::clone(&self.inner), id.clone());
+                Arc::new(move || {
+                    if let Some(entry) = inner.registry().entries.get_mut(&id) {
+                        entry.interrupt = None;
+                    }
+                })
+            },
+        };
+        exec::execute_guarded(conn, &ctx, record, bound.as_ref())
     }
 
     fn finish(&self, record: Record, results: Vec<Option<StoredResult>>) {
@@ -87,6 +165,7 @@ impl DuckWarehouse {
                 }
             }
         }
+        registry.active.remove(&record.id);
         if let Some(entry) = registry.entries.get_mut(&record.id) {
             entry.interrupt = None;
             entry.record = record;

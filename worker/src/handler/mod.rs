@@ -142,6 +142,7 @@ impl Worker {
                     statement_id: &detail.statement_id,
                     finished_rows: (detail.state == StatementEndState::Finished).then_some(detail.rows),
                     known: known.map_or(outcome::Known::Nothing, outcome::Known::Remembered),
+                    if_unknown: outcome::IfUnknown::Ignore,
                 };
                 self.statement_ended(&name, ended).await
             }

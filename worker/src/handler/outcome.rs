@@ -47,6 +47,21 @@ pub(super) struct Ended<'a> {
     pub finished_rows: Option<i64>,
     /// The job, when the caller has it.
     pub known: Known,
+    /// What a statement the warehouse does not know means.
+    pub if_unknown: IfUnknown,
+}
+
+/// What a statement the warehouse does not know (`ResourceNotFound`) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IfUnknown {
+    /// Nothing to do: an event about a statement that has since expired.
+    Ignore,
+    /// The job's running statement was lost: the reconciler found the job running on a
+    /// statement the warehouse has no record of. Redshift forgets a statement after 24 hours,
+    /// past every deadline (checked first); the embedded warehouse records a tenant's read
+    /// only when it ends, so a restart during the read forgets it. Either way nothing of it
+    /// was committed, and the job is retried as if the warehouse had stopped under it.
+    Lost,
 }
 
 /// What the caller knows of the job a statement belongs to.
@@ -70,23 +85,7 @@ fn reported_finish(job: &Job, statement_id: &str, rows: Option<i64>) -> Option<S
     if matches!(job, Job::Bulk(b) if b.operation.is_ingest()) {
         return None;
     }
-    let now = chrono::Utc::now();
-    Some(StatementDescription {
-        id: statement_id.to_owned(),
-        status: StatementStatus::Finished,
-        error: None,
-        has_result_set: false,
-        result_rows: rows,
-        query_string: String::new(),
-        statement_name: None,
-        db_user: None,
-        query_parameters: Vec::new(),
-        redshift_query_id: -1,
-        created_at: now,
-        updated_at: now,
-        duration_ns: 0,
-        sub_statements: Vec::new(),
-    })
+    Some(StatementDescription::ended(statement_id, StatementStatus::Finished, None, rows))
 }
 
 impl Worker {
@@ -112,6 +111,14 @@ impl Worker {
             Some(reported) => reported,
             None => match self.warehouse.describe(statement_id).await {
                 Ok(d) => d,
+                Err(WarehouseError::NotFound(_)) if ended.if_unknown == IfUnknown::Lost => {
+                    tracing::warn!(
+                        statement = statement_id,
+                        "the job's statement is unknown to the warehouse: retried"
+                    );
+                    let error = Some(STOPPED_UNDER_STATEMENT.to_owned());
+                    StatementDescription::ended(statement_id, StatementStatus::Failed, error, -1)
+                }
                 Err(WarehouseError::NotFound(_)) => {
                     tracing::info!(statement = statement_id, "statement is unknown to the warehouse (expired?)");
                     return Ok(Disposition::Ack);

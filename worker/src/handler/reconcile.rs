@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use spectra_state_machine::{Job, JobEvent, JobId, Phase, TenantId};
 
-use super::outcome::{Ended, Known};
+use super::outcome::{Ended, IfUnknown, Known};
 use super::{Disposition, HandleError, Worker};
 use crate::driver::apply_event;
 use crate::messages::{StatementName, TraceParent};
@@ -52,7 +52,12 @@ impl Worker {
                     return Ok(Disposition::Ack);
                 };
                 let name = StatementName { tenant_id: tenant.clone(), job_id: job_id.clone(), attempt };
-                let ended = Ended { statement_id: &statement_id, finished_rows: None, known: Known::Loaded(job) };
+                let ended = Ended {
+                    statement_id: &statement_id,
+                    finished_rows: None,
+                    known: Known::Loaded(job),
+                    if_unknown: IfUnknown::Lost,
+                };
                 match self.statement_ended(&name, ended).await? {
                     // Still running: nothing to do until the next sweep.
                     Disposition::Retry(_) => Ok(Disposition::Ack),

@@ -147,6 +147,30 @@ pub struct StatementDescription {
     pub sub_statements: Vec<SubStatement>,
 }
 
+impl StatementDescription {
+    /// What is known of a statement that ended as `status` without its description: from a
+    /// status-change event (its `rows`), or for a statement the warehouse no longer knows.
+    pub fn ended(id: &str, status: StatementStatus, error: Option<String>, result_rows: i64) -> Self {
+        let now = Utc::now();
+        Self {
+            id: id.to_owned(),
+            status,
+            error,
+            has_result_set: false,
+            result_rows,
+            query_string: String::new(),
+            statement_name: None,
+            db_user: None,
+            query_parameters: Vec::new(),
+            redshift_query_id: -1,
+            created_at: now,
+            updated_at: now,
+            duration_ns: 0,
+            sub_statements: Vec::new(),
+        }
+    }
+}
+
 /// A result column (`ColumnMetadata`), with Redshift type names (`int8`, `varchar`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnMetadata {

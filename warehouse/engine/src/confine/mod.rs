@@ -17,13 +17,16 @@
 //! - **The tenant's search path** holds only its granted schemas, so an unqualified name never
 //!   reaches the statement ledger.
 
+mod cache;
 mod tree;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use duckdb::Connection;
 use serde_json::Value;
 
+pub(crate) use self::cache::CheckCache;
 pub(crate) use spectra_worker::sql::GuardError as Refusal;
 
 /// Functions with side effects that are harmless to a tenant (volatile values, raising errors).
@@ -74,7 +77,7 @@ impl Access {
 }
 
 /// A confined statement's rights: the schemas it may read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Principal {
     schemas: Vec<String>,
 }
@@ -143,6 +146,24 @@ pub(crate) fn check(conn: &Connection, policy: &Policy, principal: &Principal, s
     if strip_locations(&again) != strip_locations(&tree) {
         return Err(Refusal::blocked("query", "this query form is not supported (it does not re-print faithfully)"));
     }
+    Ok(canonical)
+}
+
+/// [`check`], answered from `checks` when the same text was checked for the same grants and
+/// the catalog cannot have changed since (see [`CheckCache`]).
+pub(crate) fn check_cached(
+    conn: &Connection,
+    policy: &Policy,
+    checks: &CheckCache,
+    principal: &Principal,
+    sql: &str,
+) -> Result<Arc<str>, Refusal> {
+    if let Some(canonical) = checks.get(principal, sql) {
+        return Ok(canonical);
+    }
+    let ticket = checks.ticket();
+    let canonical: Arc<str> = check(conn, policy, principal, sql)?.into();
+    checks.put(ticket, principal, sql, &canonical);
     Ok(canonical)
 }
 
