@@ -6,6 +6,7 @@
 
 mod contract;
 mod embedded_warehouse;
+mod lost_statement;
 mod outcome_race;
 mod remembered;
 mod tenant_sql;
