@@ -14,6 +14,7 @@ use spectra_worker::platform::Settings;
 use spectra_worker::reconciler;
 
 use crate::duration::{Span, parse_duration};
+use crate::logging::LogFormat;
 
 /// Spectra: run bulk data work against Amazon Redshift — an event-driven job worker, the REST API
 /// in front of it, and an embedded platform that runs both on one machine with no AWS account.
@@ -29,6 +30,9 @@ pub struct Cli {
     /// SPECTRA_S3_FORCE_PATH_STYLE (`infra/spectra.yaml` sets them for the ECS service).
     #[arg(long, global = true, value_name = "FILE", env = "SPECTRA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Log lines as text (coloured only on a terminal) or as JSON objects, one per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SPECTRA_LOG_FORMAT")]
+    pub log_format: LogFormat,
     /// What to run.
     #[command(subcommand)]
     pub command: Cmd,

@@ -22,6 +22,7 @@ mod duration;
 mod emulator;
 mod keys;
 mod layers;
+mod logging;
 #[cfg(feature = "embedded")]
 mod progress;
 mod serve;
@@ -79,13 +80,11 @@ fn is_long_running(command: &Cmd) -> bool {
     }
 }
 
-/// Logs go to stderr (stdout is for command output). `RUST_LOG` overrides the default level:
-/// `info` for the long-running `up`, `worker` and `api`, `warn` for one-shot commands.
+/// `RUST_LOG` overrides the default level: `info` for the long-running `up`, `worker` and
+/// `api`, `warn` for one-shot commands.
 fn init_logging(cli: &Cli) {
     let default = if is_long_running(&cli.command) { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    logging::init(cli.log_format, default);
 }
 
 fn main() -> ExitCode {

@@ -127,3 +127,36 @@ fn a_config_file_sets_any_setting_and_variables_then_flags_override_it() {
     assert_eq!(broken.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("line 1") && stderr.contains("spectra.env"), "{stderr}");
 }
+
+/// Lines logged by `up` until it stopped, after one unauthenticated request to it.
+fn logs_of_a_request(mut up: Up) -> Vec<String> {
+    let addr = up.addr.split('"').next().unwrap().to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new().get(format!("http://{addr}/v1/bulk/jobs")).send().await.unwrap().status().as_u16()
+    });
+    assert_eq!(status, 401);
+    let logs = std::mem::replace(&mut up.logs, std::sync::mpsc::channel().1);
+    assert!(up.terminate(), "spectra up exits cleanly on SIGTERM");
+    logs.iter().collect()
+}
+
+#[test]
+fn logs_are_plain_text_off_a_terminal_and_json_lines_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = logs_of_a_request(up(&dir.path().join("text"), &[]));
+    assert!(text.iter().any(|l| l.contains("served") && l.contains("status=401")), "{text:#?}");
+    assert!(text.iter().all(|l| !l.contains('\u{1b}')), "colour codes written to a pipe: {text:#?}");
+
+    let json = logs_of_a_request(up(&dir.path().join("json"), &["--log-format", "json"]));
+    let lines: Vec<serde_json::Value> =
+        json.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let served = lines.iter().find(|l| l["fields"]["message"] == "served").expect("the request's line");
+    assert_eq!(served["level"], "INFO", "{served}");
+    assert_eq!(served["fields"]["status"], 401, "{served}");
+    assert_eq!(
+        (served["span"]["name"].as_str(), served["span"]["path"].as_str()),
+        (Some("request"), Some("/v1/bulk/jobs"))
+    );
+    assert!(served["span"]["id"].as_str().is_some_and(|id| !id.is_empty()), "the request id: {served}");
+}
