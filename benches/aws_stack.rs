@@ -9,7 +9,10 @@
 //! ```
 //! Figures: p50/p95 latency (create → JobComplete, sequential), then user+sys CPU seconds of the
 //! worker and of the API process per 1,000 jobs with many jobs in flight; after each phase, the
-//! worker's AWS calls per job by operation (what it logs when it stops; one worker per phase).
+//! worker's AWS calls per job by operation (what it logs when it stops; one worker per phase);
+//! last, the same protocol run by a Python/boto3 worker (`benches/reference_worker.py`, with
+//! `SPECTRA_PYTHON`, the venv's interpreter, as `scripts/test` installs it), whose CPU per
+//! 1,000 jobs is the worker's reference.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
@@ -229,14 +232,38 @@ async fn main() {
 
     calls_per_job(worker, &worker_logs, LATENCY_JOBS + 1, "sequential jobs, one at a time");
 
-    many_in_flight(&api, query, &config, ticks, api_process.0.id()).await;
+    let rust = many_in_flight(&api, query, &config, ticks, api_process.0.id()).await;
     drop(api_process);
+    let python = python_reference(CPU_JOBS);
+    println!(
+        "reference: the same protocol in Python/boto3 (benches/reference_worker.py), {CPU_JOBS} jobs: \
+         {python:.1} s CPU per 1,000 jobs; the worker uses {:.2}× of it",
+        rust / python
+    );
     let _ = std::fs::remove_file(&config);
 }
 
+/// The worker's CPU seconds per 1,000 jobs done by `benches/reference_worker.py`: the same
+/// calls per job in Python/boto3, the same batching and concurrency. It reports its own
+/// user+sys CPU from when its clients were ready until its last job completed.
+fn python_reference(jobs: usize) -> f64 {
+    use std::io::{BufRead, BufReader};
+    let python = std::env::var("SPECTRA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/reference_worker.py");
+    let n = jobs.to_string();
+    let child = Command::new(&python).args([script, "work", &n]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut worker = Process(child);
+    let mut lines = BufReader::new(worker.0.stdout.take().unwrap()).lines().map_while(Result::ok);
+    assert!(lines.any(|l| l == "ready"), "the reference worker did not start");
+    assert!(Command::new(&python).args([script, "produce", &n]).status().unwrap().success());
+    let report = lines.find(|l| l.starts_with("cpu ")).expect("the reference worker's CPU report");
+    let cpu: f64 = report.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap();
+    cpu * 1000.0 / jobs as f64
+}
+
 /// Many jobs in flight: producers creating 16 at a time, a fresh worker counting its calls and
-/// its CPU (and the API's).
-async fn many_in_flight(api: &Api, query: &str, config: &str, ticks: f64, api_pid: u32) {
+/// its CPU (and the API's). Returns the worker's CPU seconds per 1,000 jobs.
+async fn many_in_flight(api: &Api, query: &str, config: &str, ticks: f64, api_pid: u32) -> f64 {
     let worker_args = ["worker", "--config", config, "--max-in-flight", "64"];
     let (worker, _, worker_logs) = spawn(&worker_args, "worker running");
     let worker_pid = worker.0.id();
@@ -258,4 +285,5 @@ async fn many_in_flight(api: &Api, query: &str, config: &str, ticks: f64, api_pi
         api_cpu * 1000.0 / CPU_JOBS as f64,
     );
     calls_per_job(worker, &worker_logs, CPU_JOBS, "many jobs in flight");
+    worker_cpu * 1000.0 / CPU_JOBS as f64
 }
