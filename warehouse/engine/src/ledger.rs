@@ -4,6 +4,8 @@
 //! crash the ledger and the data agree: a statement is `FINISHED` exactly when its effect is
 //! committed. A statement the ledger shows as still running after a restart never committed,
 //! and is recorded `FAILED`. This is what lets the worker retry without applying a job twice.
+//! A tenant's checked query has no effect to agree with: its record is written once, when it
+//! has ended (`runs::Recorded::AtEnd`), and a restart during it leaves no record at all.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -11,7 +11,8 @@
 //!   deadline.
 //! - `statements`: the statement record and its DescribeStatement view; `catalog`: metadata
 //!   queries and the statement list, for the Data API emulator.
-//! - `ledger`: the record's durable copy, committed with the statement's own transaction.
+//! - `ledger`: the record's durable copy, committed with the statement's own transaction (a
+//!   tenant's query, which changes nothing: written once, when it has ended).
 //! - `runs`: a statement's blocking thread (run, record, announce its status-change event);
 //!   `exec`: running it on its own connection, in one transaction.
 //! - `params`: `:name` parameters; `types`: Field and Redshift type mapping.
