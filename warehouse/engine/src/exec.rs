@@ -266,8 +266,9 @@ fn record_failure(
 }
 
 /// Runs `record`'s statements in one transaction (a query recorded at its end: alone) and
-/// returns the final record with the result set of each run. A single statement with parameters runs as `bound` (placeholders
-/// renumbered, values in order); the record keeps the SQL as submitted.
+/// returns the final record with the result set of each run. A single statement with
+/// parameters runs as `bound` (placeholders renumbered, values in order); the record keeps the
+/// SQL as submitted.
 pub(crate) fn execute(
     conn: &Connection,
     ctx: &Context,

@@ -6,9 +6,8 @@
 //! - this file: [`DuckWarehouse`] — submit, describe, cancel, results; client tokens; the
 //!   active-statement limit.
 //! - `open`: opening the warehouse (and an embedded platform's); `engine`: opening DuckDB
-//!   hermetic; `confine`: the tenant boundary (what a tenant's
-//!   statement may run, checked with the engine's own parser); `shutdown`: stopping within a
-//!   deadline.
+//!   hermetic; `confine`: the tenant boundary (what a tenant's statement may run, checked with
+//!   the engine's own parser, and the checks kept); `shutdown`: stopping within a deadline.
 //! - `statements`: the statement record and its DescribeStatement view; `catalog`: metadata
 //!   queries and the statement list, for the Data API emulator.
 //! - `ledger`: the record's durable copy, committed with the statement's own transaction (a
