@@ -2,12 +2,14 @@
 //! `SPECTRA_*` variables and an optional config file of the same lines ([`Layers`]); a missing
 //! or contradictory setting stops the command at start, naming the setting.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use spectra::app::{ApiConfig, App, AwsConfig, WorkerConfig};
 use spectra_aws::{AwsOptions, AwsSettings, DynamoKeyStore};
 use spectra_worker::platform::Settings;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ApiArgs, WorkerArgs};
@@ -25,6 +27,10 @@ pub async fn run_worker(args: WorkerArgs, layers: &Layers) -> anyhow::Result<Exi
     let settings = serve::settings(&args.worker, Settings::default());
     let app = connect(layers, settings, serve::worker_config(&args.worker), ApiConfig::default()).await?;
     let shutdown = CancellationToken::new();
+    let metrics = match args.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, &shutdown).await?),
+        None => None,
+    };
     let worker = app.start_worker(&shutdown);
     let signals = serve::StopSignals::install()?;
     tracing::info!("worker running");
@@ -32,6 +38,9 @@ pub async fn run_worker(args: WorkerArgs, layers: &Layers) -> anyhow::Result<Exi
     tracing::info!(signal, "stopping: no new messages; in-flight work gets {:?}", args.worker.shutdown_deadline.0);
     shutdown.cancel();
     let stats = worker.join().await.context("the worker stopped abnormally")?;
+    if let Some(metrics) = metrics {
+        metrics.await.context("the metrics listener stopped abnormally")?.context("serving metrics")?;
+    }
     app.flush().await;
     tracing::info!(
         acked = stats.acked.load(std::sync::atomic::Ordering::Relaxed),
@@ -40,6 +49,18 @@ pub async fn run_worker(args: WorkerArgs, layers: &Layers) -> anyhow::Result<Exi
     );
     tracing::info!(calls = %spectra_aws::call_summary(), "AWS calls made");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `/metrics` alone on `addr` (a worker has no other listener) until `shutdown`.
+async fn serve_metrics(
+    addr: SocketAddr,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr} for metrics"))?;
+    tracing::info!("metrics on http://{}", listener.local_addr()?);
+    let stop = shutdown.clone();
+    let routes = spectra::telemetry::routes();
+    Ok(tokio::spawn(async move { axum::serve(listener, routes).with_graceful_shutdown(stop.cancelled_owned()).await }))
 }
 
 /// Serves the REST API until SIGTERM or Ctrl-C.

@@ -279,6 +279,10 @@ pub struct WorkerArgs {
     /// Worker settings.
     #[command(flatten)]
     pub worker: WorkerOptions,
+    /// Serve the worker's metrics as Prometheus text at `http://<address>/metrics` (port 0
+    /// picks a free port); off by default (a worker listens on nothing else).
+    #[arg(long, value_name = "ADDRESS", env = "SPECTRA_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `spectra api`

@@ -3,3 +3,4 @@
 //! the API's test harness and benchmarks build the same application the same way.
 
 pub mod app;
+pub mod telemetry;

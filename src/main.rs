@@ -85,6 +85,7 @@ fn is_long_running(command: &Cmd) -> bool {
 fn init_logging(cli: &Cli) {
     let default = if is_long_running(&cli.command) { "info" } else { "warn" };
     logging::init(cli.log_format, default);
+    spectra::telemetry::install();
 }
 
 fn main() -> ExitCode {

@@ -19,6 +19,7 @@ mod auth;
 mod bulk;
 mod error;
 mod extract;
+mod http_metrics;
 mod idempotency;
 mod jobs;
 mod jwt;
@@ -122,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::rate_limit))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(http_metrics::record))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -128,9 +128,9 @@ impl App {
         }
     }
 
-    /// The REST API and the platform's own routes, ready to serve.
+    /// The REST API, the platform's own routes and `/metrics`, ready to serve.
     pub fn router(&self) -> Router {
-        spectra_api::router(self.api.clone()).merge(self.routes.clone())
+        spectra_api::router(self.api.clone()).merge(self.routes.clone()).merge(crate::telemetry::routes())
     }
 
     /// Starts the consumer (with the configured faults at its edges) and the reconciler; both

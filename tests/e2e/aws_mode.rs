@@ -79,14 +79,19 @@ async fn the_worker_runs_on_the_stack_and_stops_cleanly() {
         let config = config.to_owned();
         move || {
             serve_without(
-                &["worker", "--reconcile-interval", "1s", "--config", &config],
-                "worker running",
+                &["worker", "--reconcile-interval", "1s", "--config", &config, "--metrics-listen", "127.0.0.1:0"],
+                "metrics on http://",
                 "SPECTRA_QUEUE_URL",
             )
         }
     })
     .await
     .unwrap();
+    // Its own small listener serves the metrics as Prometheus text.
+    let response = reqwest::get(format!("http://{}/metrics", worker.addr)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
     assert!(worker.terminate(), "SIGTERM is a clean stop");
 }
 

@@ -8,6 +8,7 @@ mod aws_mode;
 mod chaos;
 mod cli;
 mod common;
+mod metrics;
 mod python_client;
 mod sql;
 mod tenants;

@@ -102,6 +102,7 @@ pub async fn apply_to(
                     tenant = %job.tenant_id(), job = %job.job_id(), event = event.name(),
                     from = step.from.as_str(), to = step.job.state().as_str(), "job moved"
                 );
+                crate::metrics::job_moved(job.phase(), &step.job);
                 perform(platform, &step.job, Some(step.from), &step.effects, traceparent).await;
                 Ok(Some(Applied::Moved(step.job)))
             }
@@ -119,6 +120,7 @@ pub async fn create_job(
     traceparent: Option<&TraceParent>,
 ) -> Result<(), StoreError> {
     platform.store.create(job).await?;
+    crate::metrics::job_created(job);
     tracing::info!(tenant = %job.tenant_id(), job = %job.job_id(), state = job.state().as_str(), "job created");
     perform(platform, job, None, effects, traceparent).await;
     Ok(())

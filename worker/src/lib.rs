@@ -13,7 +13,8 @@
 //! - `contract` (feature `contract`): one generic test suite per port, run against every adapter.
 //! - [`sql`]: the SQL Spectra generates (UNLOAD, and the ingest batch), pure.
 //! - [`platform`]: the ports bundled with the shared settings and the object layout of a job.
-//! - [`driver`]: the one way a job moves: state machine, conditional write, effects.
+//! - [`driver`]: the one way a job moves: state machine, conditional write, effects;
+//!   [`metrics`]: what it counts (jobs created and ended), on the OpenTelemetry API.
 //! - [`producer`]: create, upload, close, abort, get, list, results — for producers and the API.
 //! - [`handler`]: the worker's level-triggered message handlers; [`consumer`]: the loop that
 //!   feeds them; [`coalesce`]: their acknowledgements and lifecycle events sent in shared batch
@@ -30,6 +31,7 @@ pub mod driver;
 pub mod faults;
 pub mod handler;
 pub mod messages;
+pub mod metrics;
 pub mod platform;
 pub mod ports;
 pub mod producer;

@@ -1,0 +1,89 @@
+//! `GET /metrics` of `spectra up`, read by the Prometheus project's own text parser: the job
+//! counters move by exactly the jobs run, and the API's request durations are labelled by route.
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// Every sample of `/metrics`, parsed by `prometheus_client` (the test command's venv).
+fn scrape(up: &Up) -> Vec<Value> {
+    let python = std::env::var("SPECTRA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/metrics_scrape.py");
+    let out = std::process::Command::new(&python)
+        .args([script, &format!("http://{}/metrics", up.addr)])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (set SPECTRA_PYTHON, scripts/test does): {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("No module named"), "{python} lacks prometheus_client; scripts/test installs it");
+    assert!(out.status.success(), "the scrape failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The value of the sample `name` with exactly `labels`, 0 when absent.
+fn value(samples: &[Value], name: &str, labels: Value) -> f64 {
+    samples.iter().find(|s| s["name"] == name && s["labels"] == labels).map_or(0.0, |s| s["value"].as_f64().unwrap())
+}
+
+/// Creates an export of `query` through the REST API and waits for its end state.
+async fn export(api: &Api, key: &str, query: &str) -> (String, String) {
+    let body = json!({"operation": "query", "object": "t", "query": query});
+    let (status, job) = api.call(reqwest::Method::POST, "/v1/bulk/jobs", key, TENANT, Some(body)).await;
+    assert_eq!(status, 201, "{job}");
+    let id = job["job_id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (_, job) = api.call(reqwest::Method::GET, &format!("/v1/bulk/jobs/{id}"), key, TENANT, None).await;
+        let state = job["state"].as_str().unwrap_or_default().to_owned();
+        if ["JobComplete", "Failed", "Aborted"].contains(&state.as_str()) {
+            return (id, state);
+        }
+        assert!(std::time::Instant::now() < deadline, "{job}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn metrics_count_exactly_the_jobs_run_and_time_requests_by_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = up(&data, &[]);
+    sql(&data, "CREATE TABLE t AS SELECT i AS id FROM range(10) r(i)");
+    let key = tenant_key(&data, TENANT);
+    let accepted = |s: &[Value]| value(s, "spectra_jobs_accepted_total", json!({"operation": "query"}));
+    let ended =
+        |s: &[Value], state: &str| value(s, "spectra_jobs_ended_total", json!({"operation": "query", "state": state}));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let api = Api::at(&up.addr);
+    let before = scrape(&up);
+    let jobs: Vec<String> = runtime.block_on(async {
+        let mut jobs = Vec::new();
+        for _ in 0..3 {
+            let (id, state) = export(&api, &key, "SELECT * FROM t").await;
+            assert_eq!(state, "JobComplete");
+            jobs.push(id);
+        }
+        assert_eq!(export(&api, &key, "SELECT nope FROM t").await.1, "Failed");
+        jobs
+    });
+    let after = scrape(&up);
+    assert_eq!(accepted(&after) - accepted(&before), 4.0, "{after:#?}");
+    assert_eq!(ended(&after, "complete") - ended(&before, "complete"), 3.0, "{after:#?}");
+    assert_eq!(ended(&after, "failed") - ended(&before, "failed"), 1.0, "{after:#?}");
+
+    // The API's requests, by route template (never the job id), method and status.
+    runtime.block_on(async {
+        for job in &jobs {
+            assert_eq!(
+                api.call(reqwest::Method::GET, &format!("/v1/bulk/jobs/{job}/results"), &key, TENANT, None).await.0,
+                200
+            );
+        }
+    });
+    let samples = scrape(&up);
+    let route = json!({"http_route": "/v1/bulk/jobs/{id}/results", "http_request_method": "GET", "http_response_status_code": "200"});
+    assert_eq!(value(&samples, "http_server_request_duration_seconds_count", route.clone()), 3.0, "{samples:#?}");
+    let mut inf = route;
+    inf["le"] = json!("+Inf");
+    assert_eq!(value(&samples, "http_server_request_duration_seconds_bucket", inf), 3.0);
+    assert!(samples.iter().all(|s| !s.to_string().contains(&jobs[0])), "a job id in a label");
+}
