@@ -80,9 +80,9 @@ fn is_long_running(command: &Cmd) -> bool {
     }
 }
 
-/// `RUST_LOG` overrides the default level: `info` for the long-running `up`, `worker` and
-/// `api`, `warn` for one-shot commands.
-fn init_logging(cli: &Cli) {
+/// Logs (`RUST_LOG` overrides the default level: `info` for the long-running `up`, `worker`
+/// and `api`, `warn` for one-shot commands) and the metrics provider, before anything records.
+fn init_telemetry(cli: &Cli) {
     let default = if is_long_running(&cli.command) { "info" } else { "warn" };
     logging::init(cli.log_format, default);
     spectra::telemetry::install();
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
     // override them (and exits with its own message on bad flags or --help).
     let matches = layers.apply(Cli::command()).get_matches_from(&args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    init_logging(&cli);
+    init_telemetry(&cli);
     let outcome = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| {
         let outcome = rt.block_on(run(cli, &layers));
         // A blocking thread can outlive its command: `spectra up` gives a statement that ignores
