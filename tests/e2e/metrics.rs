@@ -69,6 +69,12 @@ fn metrics_count_exactly_the_jobs_run_and_time_requests_by_route() {
     assert_eq!(accepted(&after) - accepted(&before), 4.0, "{after:#?}");
     assert_eq!(ended(&after, "complete") - ended(&before, "complete"), 3.0, "{after:#?}");
     assert_eq!(ended(&after, "failed") - ended(&before, "failed"), 1.0, "{after:#?}");
+    // Each job's submit command and status-change event were handled and acknowledged; none
+    // was dead-lettered, and the reconciler kept sweeping (every 500 ms here).
+    let settled = |s: &[Value], how: &str| value(s, "spectra_messages_settled_total", json!({"disposition": how}));
+    assert!(settled(&after, "acked") - settled(&before, "acked") >= 8.0, "{after:#?}");
+    assert_eq!(settled(&after, "dead_lettered"), 0.0, "{after:#?}");
+    assert!(value(&after, "spectra_reconciler_sweeps_total", json!({"result": "ok"})) >= 1.0, "{after:#?}");
 
     // The API's requests, by route template (never the job id), method and status.
     runtime.block_on(async {

@@ -225,27 +225,28 @@ async fn settle(ctx: &Ctx, message: ReceivedMessage, permit: OwnedSemaphorePermi
     beat.abort();
     drop(permit);
     let queue = &ctx.queue;
-    let (counter, outcome) = match ran {
-        Ran::Lost => (&ctx.stats.lost, Ok(())),
-        Ran::Stopped => (&ctx.stats.released, queue.extend(&message.receipt, Duration::ZERO).await),
-        Ran::Done(Disposition::Ack) => (&ctx.stats.acked, ack(queue.as_ref(), &message.receipt).await),
+    let (counter, how, outcome) = match ran {
+        Ran::Lost => (&ctx.stats.lost, "lost", Ok(())),
+        Ran::Stopped => (&ctx.stats.released, "released", queue.extend(&message.receipt, Duration::ZERO).await),
+        Ran::Done(Disposition::Ack) => (&ctx.stats.acked, "acked", ack(queue.as_ref(), &message.receipt).await),
         Ran::Done(Disposition::Retry(reason)) => {
             let delay = backoff(&ctx.config, message.receive_count);
             tracing::info!(id = %message.id, %reason, ?delay, deliveries = message.receive_count, "retrying later");
-            (&ctx.stats.retried, queue.extend(&message.receipt, delay).await)
+            (&ctx.stats.retried, "retried", queue.extend(&message.receipt, delay).await)
         }
         Ran::Done(Disposition::Defer { delay, reason }) => {
             tracing::info!(id = %message.id, %reason, ?delay, "deferred");
-            (&ctx.stats.deferred, defer(queue.as_ref(), &message, delay).await)
+            (&ctx.stats.deferred, "deferred", defer(queue.as_ref(), &message, delay).await)
         }
         Ran::Done(Disposition::DeadLetter(reason)) => {
             tracing::error!(id = %message.id, %reason, "dead-lettering a message");
-            (&ctx.stats.dead_lettered, queue.dead_letter(&message.receipt, &reason).await)
+            (&ctx.stats.dead_lettered, "dead_lettered", queue.dead_letter(&message.receipt, &reason).await)
         }
     };
     match outcome {
         Ok(()) => {
             counter.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::message_settled(how);
         }
         // The message stays in the queue and comes back after its visibility timeout.
         Err(e) => tracing::warn!(id = %message.id, error = %e, "could not settle a message"),

@@ -18,6 +18,9 @@ pub const METER: &str = "spectra";
 struct Instruments {
     created: Counter<u64>,
     ended: Counter<u64>,
+    settled: Counter<u64>,
+    sweeps: Counter<u64>,
+    stale: Counter<u64>,
 }
 
 /// Made on first use, from the provider installed by then.
@@ -34,6 +37,24 @@ fn instruments() -> &'static Instruments {
             ended: meter
                 .u64_counter("spectra.jobs.ended")
                 .with_description("Jobs that reached an end state, by operation and state (complete, failed, aborted)")
+                .with_unit("{job}")
+                .build(),
+            settled: meter
+                .u64_counter("spectra.messages.settled")
+                .with_description(
+                    "Work-queue messages handled, by how they were settled (acked, retried, deferred for \
+                     throttling, dead_lettered, released at a stop, lost to the visibility timeout)",
+                )
+                .with_unit("{message}")
+                .build(),
+            sweeps: meter
+                .u64_counter("spectra.reconciler.sweeps")
+                .with_description("Reconciler sweeps, by result (ok, failed)")
+                .with_unit("{sweep}")
+                .build(),
+            stale: meter
+                .u64_counter("spectra.reconciler.stale_jobs")
+                .with_description("Stale jobs the reconciler queued a reconcile command for")
                 .with_unit("{job}")
                 .build(),
         }
@@ -66,4 +87,17 @@ pub fn job_moved(before: Phase, after: &Job) {
     };
     let labels = [KeyValue::new("operation", operation(after)), KeyValue::new("state", state)];
     instruments().ended.add(1, &labels);
+}
+
+/// A work-queue message was settled as `how` (`acked`, `retried`, `deferred`, `dead_lettered`,
+/// `released`, `lost`).
+pub fn message_settled(how: &'static str) {
+    instruments().settled.add(1, &[KeyValue::new("disposition", how)]);
+}
+
+/// A reconciler sweep ended: `Some(n)` stale jobs queued, `None` when it failed.
+pub fn swept(stale: Option<usize>) {
+    let result = if stale.is_some() { "ok" } else { "failed" };
+    instruments().sweeps.add(1, &[KeyValue::new("result", result)]);
+    instruments().stale.add(stale.unwrap_or(0) as u64, &[]);
 }

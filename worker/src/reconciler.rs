@@ -85,8 +85,12 @@ async fn send_reconciles(platform: &Platform, jobs: &[Job]) -> usize {
 /// every `interval` until `shutdown`.
 pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationToken) {
     loop {
-        if let Err(e) = sweep(&platform).await {
-            tracing::warn!(error = %e, "reconciler sweep failed");
+        match sweep(&platform).await {
+            Ok(stale) => crate::metrics::swept(Some(stale)),
+            Err(e) => {
+                crate::metrics::swept(None);
+                tracing::warn!(error = %e, "reconciler sweep failed");
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
