@@ -18,7 +18,7 @@ const BOUNDS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 fn duration() -> &'static Histogram<f64> {
     static DURATION: OnceLock<Histogram<f64>> = OnceLock::new();
     DURATION.get_or_init(|| {
-        opentelemetry::global::meter("spectra")
+        opentelemetry::global::meter(spectra_worker::metrics::METER)
             .f64_histogram("http.server.request.duration")
             .with_description("Duration of API requests")
             .with_unit("s")

@@ -235,4 +235,18 @@ impl Api {
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
+
+    /// Polls the tenant's bulk job until it is terminal (at most two minutes); the record.
+    pub async fn done(&self, key: &str, tenant: &str, job: &str) -> Value {
+        for _ in 0..1200 {
+            let (status, record) =
+                self.call(reqwest::Method::GET, &format!("/v1/bulk/jobs/{job}"), key, tenant, None).await;
+            assert_eq!(status, 200, "{record}");
+            if ["JobComplete", "Failed", "Aborted"].contains(&record["state"].as_str().unwrap_or_default()) {
+                return record;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("job {job} never ended");
+    }
 }

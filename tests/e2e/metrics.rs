@@ -43,16 +43,8 @@ async fn export(api: &Api, key: &str, query: &str) -> (String, String) {
     let (status, job) = api.call(reqwest::Method::POST, "/v1/bulk/jobs", key, TENANT, Some(body)).await;
     assert_eq!(status, 201, "{job}");
     let id = job["job_id"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let (_, job) = api.call(reqwest::Method::GET, &format!("/v1/bulk/jobs/{id}"), key, TENANT, None).await;
-        let state = job["state"].as_str().unwrap_or_default().to_owned();
-        if ["JobComplete", "Failed", "Aborted"].contains(&state.as_str()) {
-            return (id, state);
-        }
-        assert!(std::time::Instant::now() < deadline, "{job}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let state = api.done(key, TENANT, &id).await["state"].as_str().unwrap_or_default().to_owned();
+    (id, state)
 }
 
 #[test]

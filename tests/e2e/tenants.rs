@@ -18,19 +18,6 @@ async fn export(api: &Api, key: &str, tenant: &str, sql: &str) -> (u16, Value) {
     api.call(Method::POST, "/v1/bulk/jobs", key, tenant, Some(body)).await
 }
 
-/// Polls the tenant's job until it is terminal; the record.
-async fn done(api: &Api, key: &str, tenant: &str, job: &str) -> Value {
-    for _ in 0..1200 {
-        let (status, record) = api.call(Method::GET, &format!("/v1/bulk/jobs/{job}"), key, tenant, None).await;
-        assert_eq!(status, 200, "{record}");
-        if ["JobComplete", "Failed", "Aborted"].contains(&record["state"].as_str().unwrap_or_default()) {
-            return record;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("job {job} never ended");
-}
-
 #[test]
 fn one_tenant_reads_nothing_of_another() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,7 +44,7 @@ fn one_tenant_reads_nothing_of_another() {
         let (status, job) = export(&c, &acme, "acme", "SELECT name FROM acme_private.deals").await;
         assert_eq!(status, 201, "{job}");
         let job_id = job["job_id"].as_str().unwrap().to_owned();
-        let finished = done(&c, &acme, "acme", &job_id).await;
+        let finished = c.done(&acme, "acme", &job_id).await;
         assert_eq!(finished["state"], "JobComplete", "{finished:#}");
         let ingest = json!({"operation": "insert", "object": "shared"});
         let (_, upload_job) = c.call(Method::POST, "/v1/bulk/jobs", &acme, "acme", Some(ingest)).await;
@@ -90,7 +77,7 @@ fn one_tenant_reads_nothing_of_another() {
         let (status, own) = export(&c, &beta, "beta", "SELECT id FROM shared").await;
         assert_eq!(status, 201, "{own}");
         let own_id = own["job_id"].as_str().unwrap().to_owned();
-        assert_eq!(done(&c, &beta, "beta", &own_id).await["state"], "JobComplete");
+        assert_eq!(c.done(&beta, "beta", &own_id).await["state"], "JobComplete");
         let (_, own_results) =
             c.call(Method::GET, &format!("/v1/bulk/jobs/{own_id}/results"), &beta, "beta", None).await;
         let own_url = own_results["files"][0]["download_url"].as_str().unwrap();

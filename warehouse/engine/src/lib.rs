@@ -172,7 +172,7 @@ impl Warehouse for DuckWarehouse {
         let record = Record::submitted(&request, &id);
         let recorded = match &request.sql {
             Sql::Single { sql, .. }
-                if self.inner.config.access.principal(request.db_user.as_deref()).is_some()
+                if self.inner.config.access.confines(request.db_user.as_deref())
                     && exec::classify(sql) == exec::Kind::Rows =>
             {
                 Recorded::AtEnd

@@ -19,13 +19,21 @@ const MAX_ENTRIES: usize = 4096;
 struct State {
     generation: u64,
     writers: usize,
-    checked: HashMap<(Principal, String), Arc<str>>,
+    /// Grants, then text: looked up by reference, no key built per query.
+    checked: HashMap<Principal, HashMap<String, Arc<str>>>,
+    /// Answers kept, over every principal.
+    entries: usize,
 }
 
 impl State {
     fn bump(&mut self) {
         self.generation += 1;
+        self.clear();
+    }
+
+    fn clear(&mut self) {
         self.checked.clear();
+        self.entries = 0;
     }
 }
 
@@ -49,7 +57,7 @@ impl CheckCache {
 
     /// The text to execute for `sql` checked for `principal`, if a check of it still holds.
     pub fn get(&self, principal: &Principal, sql: &str) -> Option<Arc<str>> {
-        self.state().checked.get(&(principal.clone(), sql.to_owned())).cloned()
+        self.state().checked.get(principal).and_then(|texts| texts.get(sql)).cloned()
     }
 
     /// Taken before checking: see [`CheckCache::put`].
@@ -64,10 +72,13 @@ impl CheckCache {
         if !ticket.quiet || state.writers > 0 || state.generation != ticket.generation {
             return;
         }
-        if state.checked.len() >= MAX_ENTRIES {
-            state.checked.clear();
+        if state.entries >= MAX_ENTRIES {
+            state.clear();
         }
-        state.checked.insert((principal.clone(), sql.to_owned()), Arc::clone(canonical));
+        let texts = state.checked.entry(principal.clone()).or_default();
+        if texts.insert(sql.to_owned(), Arc::clone(canonical)).is_none() {
+            state.entries += 1;
+        }
     }
 
     /// Marks a statement that may change the catalog as running until the guard drops.

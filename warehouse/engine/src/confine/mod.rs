@@ -68,9 +68,15 @@ impl Default for Access {
 }
 
 impl Access {
+    /// Whether a statement with this `DbUser` runs confined (what [`Access::principal`] is
+    /// `Some` for, without building the principal).
+    pub(crate) fn confines(&self, db_user: Option<&str>) -> bool {
+        self.confine_db_users && db_user.is_some()
+    }
+
     /// The confined principal a statement runs as, `None` for full access.
     pub(crate) fn principal(&self, db_user: Option<&str>) -> Option<Principal> {
-        let user = db_user.filter(|_| self.confine_db_users)?;
+        let user = db_user.filter(|_| self.confines(db_user))?;
         let schemas = self.grants.get(user).unwrap_or(&self.default_grants);
         Some(Principal { schemas: schemas.iter().map(|s| s.to_lowercase()).collect() })
     }
