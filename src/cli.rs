@@ -242,6 +242,11 @@ pub struct ApiOptions {
     /// `queries=100,job_reads=300,bulk_creates=10,bulk_reads=100,window_seconds=60`.
     #[arg(long, env = "SPECTRA_RATE_LIMITS", value_parser = parse_rate_limits, default_value = "")]
     pub rate_limits: spectra_api::RateLimits,
+    /// The token operators sign in to `/dashboard` with (kept only as its hash). `spectra up`
+    /// makes one in `<data-dir>/operator.key` when none is given; `spectra api` has no
+    /// dashboard without one.
+    #[arg(long, env = "SPECTRA_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
 }
 
 fn parse_rate_limits(text: &str) -> Result<spectra_api::RateLimits, String> {

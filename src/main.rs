@@ -37,6 +37,8 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
+use opentelemetry::trace::TracerProvider as _;
+use spectra::telemetry::otlp;
 
 use crate::cli::{Cli, Cmd};
 use crate::layers::Layers;
@@ -81,11 +83,22 @@ fn is_long_running(command: &Cmd) -> bool {
 }
 
 /// Logs (`RUST_LOG` overrides the default level: `info` for the long-running `up`, `worker`
-/// and `api`, `warn` for one-shot commands) and the metrics provider, before anything records.
-fn init_telemetry(cli: &Cli) {
+/// and `api`, `warn` for one-shot commands), the metrics provider and, when the `OTEL_*`
+/// variables ask for it, OTLP export — before anything records. Runs inside the runtime: the
+/// exporters are Tokio tasks.
+fn init_telemetry(cli: &Cli, command: &str) -> anyhow::Result<otlp::Exporting> {
+    let signals = otlp::Signals::from_lookup(|name| std::env::var(name).ok())?;
+    let resource = otlp::resource(&format!("spectra-{command}"));
+    let exporting = if signals.traces { otlp::traces(resource.clone())? } else { otlp::Exporting::default() };
+    let push = if signals.metrics { Some(otlp::metrics_reader()?) } else { None };
+    spectra::telemetry::install(push, resource);
     let default = if is_long_running(&cli.command) { "info" } else { "warn" };
-    logging::init(cli.log_format, default);
-    spectra::telemetry::install();
+    let tracer = exporting.tracer_provider().map(|provider| provider.tracer("spectra"));
+    if tracer.is_some() {
+        spectra_worker::trace::enable();
+    }
+    logging::init(cli.log_format, default, tracer);
+    Ok(exporting)
 }
 
 fn main() -> ExitCode {
@@ -98,9 +111,14 @@ fn main() -> ExitCode {
     // override them (and exits with its own message on bad flags or --help).
     let matches = layers.apply(Cli::command()).get_matches_from(&args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    init_telemetry(&cli);
+    let command = matches.subcommand_name().unwrap_or("cli").to_owned();
     let outcome = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| {
+        let exporting = {
+            let _entered = rt.enter();
+            init_telemetry(&cli, &command)?
+        };
         let outcome = rt.block_on(run(cli, &layers));
+        rt.block_on(exporting.shutdown());
         // A blocking thread can outlive its command: `spectra up` gives a statement that ignores
         // interrupts up to its shutdown deadline, then exits without it (the ledger fails it at
         // the next start). Dropping the runtime would wait for that thread forever.

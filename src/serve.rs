@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use spectra::app::{ApiConfig, WorkerConfig};
 use spectra_api::JwtConfig;
+use spectra_api::dashboard::OperatorToken;
 use spectra_worker::consumer::ConsumerConfig;
 use spectra_worker::platform::Settings;
 use spectra_worker::secret::Secret;
@@ -100,5 +101,6 @@ pub fn worker_config(options: &WorkerOptions) -> WorkerConfig {
 
 /// The API configuration the API flags set (reading the JWT key files they name).
 pub async fn api_config(args: &ApiOptions) -> anyhow::Result<ApiConfig> {
-    Ok(ApiConfig { jwt: jwt_config(args).await?, limits: args.rate_limits })
+    let operator = args.operator_token.as_deref().map(|token| Arc::new(OperatorToken::new(token)));
+    Ok(ApiConfig { jwt: jwt_config(args).await?, limits: args.rate_limits, operator, statement_limit: None })
 }

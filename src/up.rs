@@ -4,8 +4,11 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use spectra::app::{App, EmbeddedApp, EmbeddedConfig};
-use spectra_local::{ADDR_FILE, load_or_create_token};
+use std::sync::Arc;
+
+use spectra::app::{ApiConfig, App, EmbeddedApp, EmbeddedConfig};
+use spectra_api::dashboard::OperatorToken;
+use spectra_local::{ADDR_FILE, OPERATOR_TOKEN_FILE, load_or_create_secret, load_or_create_token};
 use spectra_state_machine::{Identifier, TenantId};
 use spectra_warehouse::{Access, WarehouseConfig};
 use spectra_worker::platform::{Settings, parse_db_users};
@@ -43,6 +46,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(data_dir = %data_dir.display(), "listening on http://{addr}");
     tracing::info!(
         "try: curl -s -H 'Authorization: Bearer {demo_key}' -H 'X-Tenant-ID: {DEMO_TENANT}' http://{addr}/v1/bulk/jobs"
+    );
+    tracing::info!(
+        "dashboard: http://{addr}/dashboard (sign in with the operator token in {})",
+        data_dir.join(OPERATOR_TOKEN_FILE).display()
     );
 
     let signal = signals.wait().await;
@@ -84,13 +91,21 @@ async fn config(args: &UpArgs, public_url: &str) -> anyhow::Result<EmbeddedConfi
     let dir = &args.data_dir;
     tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating the data directory {}", dir.display()))?;
     let token = load_or_create_token(dir).await.context("reading the admin token")?;
+    let api = serve::api_config(&args.api).await?;
+    let operator = match api.operator.clone() {
+        Some(given) => given,
+        None => {
+            let minted = load_or_create_secret(dir, OPERATOR_TOKEN_FILE).await.context("reading the operator token")?;
+            Arc::new(OperatorToken::new(&minted))
+        }
+    };
     Ok(EmbeddedConfig {
         data_dir: args.data_dir.clone(),
         public_url: public_url.to_owned(),
         settings,
         warehouse: WarehouseConfig { max_active_statements: args.max_active_statements, access, ..Default::default() },
         worker: serve::worker_config(&args.worker),
-        api: serve::api_config(&args.api).await?,
+        api: ApiConfig { statement_limit: Some(args.max_active_statements), operator: Some(operator), ..api },
         admin_token: Some(Secret::new(token)),
     })
 }

@@ -17,9 +17,11 @@
 
 mod auth;
 mod bulk;
+pub mod dashboard;
 mod error;
 mod extract;
 mod http_metrics;
+mod http_trace;
 mod idempotency;
 mod jobs;
 mod jwt;
@@ -58,8 +60,9 @@ async fn request_id(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+    let span = http_trace::server_span(&request, &id);
     let mut response = next.run(request).instrument(span.clone()).await;
+    http_trace::finish(&span, response.status().as_u16());
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "served"));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -125,5 +128,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(http_metrics::record))
         .layer(middleware::from_fn(request_id))
+        // The dashboard is for operators: no tenant, so no tenant rate limit or idempotency.
+        .merge(
+            dashboard::routes().layer(middleware::from_fn(http_metrics::record)).layer(middleware::from_fn(request_id)),
+        )
         .with_state(state)
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use spectra_worker::ports::{IdempotencyStore, KeyStore, RateCounter, Warehouse};
 
+use crate::dashboard::OperatorToken;
 use crate::jwt::JwtConfig;
 use crate::key_cache::CachedKeys;
 use crate::rate_limit::RateLimits;
@@ -32,6 +33,10 @@ pub struct AppState {
     pub jwt: Option<Arc<JwtConfig>>,
     /// Largest request body accepted.
     pub body_limit: usize,
+    /// The operator token's hash: the dashboard is served only when one is set.
+    pub operator: Option<Arc<OperatorToken>>,
+    /// The warehouse's active-statement limit, when known (the dashboard shows it).
+    pub statement_limit: Option<usize>,
 }
 
 impl AppState {
@@ -49,6 +54,17 @@ impl AppState {
         let keys: Arc<dyn KeyStore> = Arc::new(CachedKeys::new(keys));
         // Counting every request in the store cost a write per request (see `rate_window`).
         let rates = RateWindows::start(rates);
-        Self { producer, keys, warehouse, idempotency, rates, limits, jwt: None, body_limit: DEFAULT_BODY_LIMIT }
+        Self {
+            producer,
+            keys,
+            warehouse,
+            idempotency,
+            rates,
+            limits,
+            jwt: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            operator: None,
+            statement_limit: None,
+        }
     }
 }

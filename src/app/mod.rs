@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use spectra_api::dashboard::OperatorToken;
 use spectra_api::{AppState, JwtConfig, RateLimits};
 use spectra_worker::coalesce::{CoalescedBus, EVENT_LINGER};
 use spectra_worker::consumer::{self, ConsumerConfig, ConsumerStats};
@@ -50,6 +51,10 @@ pub struct ApiConfig {
     pub jwt: Option<Arc<JwtConfig>>,
     /// Per-tenant rate limits.
     pub limits: RateLimits,
+    /// The operator token (its hash): the dashboard is served only with one.
+    pub operator: Option<Arc<OperatorToken>>,
+    /// The warehouse's active-statement limit, when this process knows it (the dashboard).
+    pub statement_limit: Option<usize>,
 }
 
 /// Why an application could not be assembled.
@@ -115,6 +120,8 @@ impl App {
         let mut state = AppState::new(Producer::new(platform.clone()), keys, warehouse.clone(), idempotency, rates);
         state.jwt = api.jwt;
         state.limits = api.limits;
+        state.operator = api.operator;
+        state.statement_limit = api.statement_limit;
         Self { platform, warehouse, api: state, worker, routes, events }
     }
 

@@ -1,8 +1,9 @@
-//! Metrics for operators: the OpenTelemetry meter provider every instrument of this process
+//! Telemetry for operators. Metrics: the OpenTelemetry meter provider every instrument of this process
 //! records into (the worker's job counters, the API's request durations), and its contents as
 //! Prometheus text at `GET /metrics`. Instruments are made on first use from the provider
 //! installed by then, so the binary installs it before anything else runs.
 
+pub mod otlp;
 mod prometheus;
 
 use std::sync::{Arc, OnceLock, Weak};
@@ -12,28 +13,45 @@ use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use opentelemetry_otlp::MetricExporter;
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader;
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality};
 
 /// The installed provider and the reader `/metrics` collects through.
 pub struct Metrics {
-    _provider: SdkMeterProvider,
+    provider: SdkMeterProvider,
     reader: Arc<ManualReader>,
 }
 
 static INSTALLED: OnceLock<Metrics> = OnceLock::new();
 
 /// Installs this process's meter provider as the global one (once; later calls keep the
-/// first). Call it before anything records: an instrument made earlier stays a no-op.
-pub fn install() -> &'static Metrics {
+/// first), read by `/metrics` and, when given, pushed by `push` (OTLP). Call it before anything
+/// records: an instrument made earlier stays a no-op.
+pub fn install(push: Option<PeriodicReader<MetricExporter>>, resource: Resource) -> &'static Metrics {
     INSTALLED.get_or_init(|| {
         let reader = Arc::new(ManualReader::builder().build());
-        let provider = SdkMeterProvider::builder().with_reader(Shared(Arc::clone(&reader))).build();
+        let mut builder = SdkMeterProvider::builder().with_resource(resource).with_reader(Shared(Arc::clone(&reader)));
+        if let Some(push) = push {
+            builder = builder.with_reader(push);
+        }
+        let provider = builder.build();
         opentelemetry::global::set_meter_provider(provider.clone());
-        Metrics { _provider: provider, reader }
+        Metrics { provider, reader }
     })
+}
+
+/// Pushes the last metrics (when exported) and stops the provider; called once, at exit.
+fn shutdown_metrics() {
+    if let Some(metrics) = INSTALLED.get()
+        && let Err(e) = metrics.provider.shutdown()
+    {
+        tracing::debug!(error = %e, "metrics provider shutdown");
+    }
 }
 
 /// Everything recorded so far, as Prometheus text (cumulative; empty when nothing is installed).

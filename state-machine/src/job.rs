@@ -8,9 +8,10 @@ use crate::error::TransitionError;
 use crate::event::{Execution, JobError, JobEvent, RetryPolicy};
 use crate::ids::{JobId, TenantId};
 use crate::lifecycle::{KindState, Phase};
-use crate::machine::Transition;
+use crate::machine::{Change, Transition};
 use crate::options::{JobKind, Operation};
 use crate::query_job::{QueryJob, QueryStatus};
+use crate::trace::TraceParent;
 
 /// A bulk job or an async query job. Serialised with a `job_kind` tag so a stored record says
 /// which it is.
@@ -42,6 +43,24 @@ impl AnyState {
         }
     }
 
+    /// Where this state is in the one lifecycle.
+    pub fn phase(self) -> Phase {
+        match self {
+            Self::Bulk(s) => s.phase(),
+            Self::Query(s) => s.phase(),
+        }
+    }
+
+    /// Every state of either kind.
+    pub fn all() -> impl Iterator<Item = Self> {
+        BulkState::ALL.into_iter().map(Self::Bulk).chain(QueryStatus::ALL.into_iter().map(Self::Query))
+    }
+
+    /// The state spelled `name` (either kind's spelling).
+    pub fn named(name: &str) -> Option<Self> {
+        Self::all().find(|s| s.as_str() == name)
+    }
+
     /// The kind of job this state belongs to.
     pub fn kind(self) -> JobKind {
         match self {
@@ -70,18 +89,56 @@ pub struct JobHeader {
     /// Why the job failed, once it has.
     #[serde(default)]
     pub error: Option<JobError>,
+    /// The trace the job belongs to (the context it was created in), when tracing is on: work
+    /// on the job that arrives without one (a statement's status-change event, a sweep)
+    /// continues in this trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<TraceParent>,
+    /// The states the job entered after its creation, oldest first (the last
+    /// [`HISTORY_LIMIT`]): the timeline operators read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<StateChange>,
+}
+
+/// How many state changes a record keeps (a job that keeps retrying keeps its latest).
+pub const HISTORY_LIMIT: usize = 32;
+
+/// A state a job entered, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateChange {
+    /// The state's name (`InProgress`, `RUNNING`, ...).
+    pub state: String,
+    /// When the job entered it.
+    pub at: DateTime<Utc>,
 }
 
 impl JobHeader {
     /// The header of a job created `now`: version 1, attempt 1, no error.
     pub fn new(job_id: JobId, tenant_id: TenantId, now: DateTime<Utc>) -> Self {
-        Self { job_id, tenant_id, updated_at: now, version: 1, execution: Execution::default(), error: None }
+        Self {
+            job_id,
+            tenant_id,
+            updated_at: now,
+            version: 1,
+            execution: Execution::default(),
+            error: None,
+            traceparent: None,
+            history: Vec::new(),
+        }
     }
 
     /// A transition's bookkeeping: the version bumped, the time of the change.
     pub(crate) fn bump(&mut self, now: DateTime<Utc>) {
         self.version += 1;
         self.updated_at = now;
+    }
+
+    /// Records that the job entered `state` at `now`.
+    fn entered(&mut self, state: AnyState, now: DateTime<Utc>) {
+        if self.history.len() >= HISTORY_LIMIT {
+            self.history.remove(0);
+        }
+        self.history.push(StateChange { state: state.as_str().to_owned(), at: now });
     }
 }
 
@@ -135,7 +192,7 @@ impl Job {
         now: DateTime<Utc>,
         policy: RetryPolicy,
     ) -> Result<Transition<Job, AnyState>, TransitionError> {
-        Ok(match self {
+        let mut step = match self {
             Self::Bulk(j) => {
                 let t = crate::bulk::apply(j, event, now, policy)?;
                 let (from, to) = (AnyState::Bulk(t.from), AnyState::Bulk(t.to));
@@ -146,7 +203,18 @@ impl Job {
                 let (from, to) = (AnyState::Query(t.from), AnyState::Query(t.to));
                 Transition { job: Self::Query(t.job), from, to, change: t.change, effects: t.effects }
             }
-        })
+        };
+        if step.change == Change::Applied && step.from != step.to {
+            step.job.header_mut().entered(step.to, now);
+        }
+        Ok(step)
+    }
+
+    fn header_mut(&mut self) -> &mut JobHeader {
+        match self {
+            Self::Bulk(j) => &mut j.header,
+            Self::Query(j) => &mut j.header,
+        }
     }
 
     /// The optimistic-concurrency version.

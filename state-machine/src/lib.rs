@@ -72,13 +72,15 @@ mod machine;
 pub mod options;
 pub mod query;
 pub mod query_job;
+mod trace;
 
 pub use bulk_job::{BulkJob, BulkJobRequest, BulkJobSpec, BulkState};
 pub use error::{ParseError, SpecError, TransitionError};
 pub use event::{Effect, ErrorCode, Execution, JobError, JobEvent, RetryPolicy};
 pub use ids::{Identifier, JobId, TableName, TenantId};
-pub use job::{AnyState, Job, JobHeader};
+pub use job::{AnyState, HISTORY_LIMIT, Job, JobHeader, StateChange};
 pub use lifecycle::Phase;
 pub use machine::{Change, IgnoreReason, Transition};
 pub use options::{Compression, ContentType, JobKind, Operation, OutputFormat, ResultLocation};
 pub use query_job::{QueryJob, QueryJobRequest, QueryJobSpec, QueryParameter, QueryStatus, RawParameter};
+pub use trace::{TraceParent, TraceParentError};

@@ -8,15 +8,15 @@ use std::time::Duration;
 use aws_sdk_redshiftdata::types::StatusString;
 use serde_json::{Value, json};
 
-use crate::common::{Up, aws_stack_turn, download, serve};
+use crate::common::{Up, aws_stack_turn, download, serve_with_env};
 
 fn stack(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test"))
 }
 
 /// The API, a worker (fast reconciliation) and a Data API client, on the local stack.
-struct Chain {
-    _api: Up,
+pub(crate) struct Chain {
+    api: Option<Up>,
     worker: Option<Up>,
     _config: tempfile::NamedTempFile,
     base: String,
@@ -29,12 +29,18 @@ const TARGET: &str = "SPECTRA_CLUSTER_IDENTIFIER=local\nSPECTRA_DB_USER=spectra\
 
 impl Chain {
     async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// The chain with `env` added to both processes' environment.
+    pub(crate) async fn start_with(env: Vec<(String, String)>) -> Self {
         let config = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(config.path(), TARGET).unwrap();
         let path = config.path().to_str().unwrap().to_owned();
         let (api, worker) = tokio::task::spawn_blocking(move || {
-            let api = serve(&["api", "--listen", "127.0.0.1:0", "--config", &path], "listening on http://");
-            let worker = serve(
+            let api =
+                serve_with_env(&["api", "--listen", "127.0.0.1:0", "--config", &path], "listening on http://", &env);
+            let worker = serve_with_env(
                 &[
                     "worker",
                     "--config",
@@ -47,6 +53,7 @@ impl Chain {
                     "1s",
                 ],
                 "worker running",
+                &env,
             );
             (api, worker)
         })
@@ -60,7 +67,7 @@ impl Chain {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
         Self {
             base: format!("http://{}", api.addr),
-            _api: api,
+            api: Some(api),
             worker: Some(worker),
             _config: config,
             http: reqwest::Client::new(),
@@ -84,7 +91,7 @@ impl Chain {
 
     /// Runs SQL on the emulator directly (as an operator would on Redshift); the first column
     /// of the first row, when there is one.
-    async fn sql(&self, sql: &str) -> Option<i64> {
+    pub(crate) async fn sql(&self, sql: &str) -> Option<i64> {
         let id = self.submit(sql).await;
         let d = self.wait_statement(&id).await;
         assert_eq!(d.status(), Some(&StatusString::Finished), "{sql}: {:?}", d.error());
@@ -113,7 +120,7 @@ impl Chain {
         }
     }
 
-    async fn create(&self, body: Value) -> String {
+    pub(crate) async fn create(&self, body: Value) -> String {
         let (status, job) = self.call(reqwest::Method::POST, "/v1/bulk/jobs", Some(body)).await;
         assert_eq!(status, 201, "{job}");
         job["job_id"].as_str().unwrap().to_owned()
@@ -121,7 +128,7 @@ impl Chain {
 
     /// Polls the job until it has ended; gives up (a hung job, not a slow one) after a couple of
     /// minutes of polls.
-    async fn wait_job(&self, id: &str) -> Value {
+    pub(crate) async fn wait_job(&self, id: &str) -> Value {
         let mut job = Value::Null;
         for _ in 0..1200 {
             job = self.call(reqwest::Method::GET, &format!("/v1/bulk/jobs/{id}"), None).await.1;
@@ -131,6 +138,16 @@ impl Chain {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("job {id} never ended: {job}");
+    }
+}
+
+impl Chain {
+    /// Stops the API and the worker gracefully (they flush their telemetry); whether both
+    /// exited cleanly.
+    pub(crate) fn stop(mut self) -> bool {
+        let api = self.api.take().is_none_or(Up::terminate);
+        let worker = self.worker.take().is_none_or(Up::terminate);
+        api && worker
     }
 }
 

@@ -24,6 +24,11 @@ pub struct Up {
 /// Starts `spectra up` on `data_dir` with fast reconciliation (unless `extra` sets it), plus
 /// `extra` flags, and waits for its "listening on" line.
 pub fn up(data_dir: &Path, extra: &[&str]) -> Up {
+    up_with_env(data_dir, extra, &[])
+}
+
+/// [`up`] with extra environment variables.
+pub fn up_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Up {
     let mut args = vec!["up", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()];
     for (flag, value) in [("--reconcile-interval", "500ms"), ("--reconcile-grace", "2s")] {
         if !extra.contains(&flag) {
@@ -31,7 +36,9 @@ pub fn up(data_dir: &Path, extra: &[&str]) -> Up {
         }
     }
     args.extend_from_slice(extra);
-    let mut server = serve(&args, "listening on http://");
+    let mut server = spawn(&args, "listening on http://", |command| {
+        command.envs(env.iter().copied());
+    });
     server.data_dir = data_dir.to_owned();
     server
 }
@@ -42,11 +49,26 @@ pub fn serve(args: &[&str], ready: &str) -> Up {
     serve_without(args, ready, "SPECTRA_UNUSED")
 }
 
+/// [`serve`] with extra environment variables.
+pub fn serve_with_env(args: &[&str], ready: &str, env: &[(String, String)]) -> Up {
+    spawn(args, ready, |command| {
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+    })
+}
+
 /// [`serve`] with the environment variable `without` removed.
 pub fn serve_without(args: &[&str], ready: &str, without: &str) -> Up {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spectra"))
+    spawn(args, ready, |command| {
+        command.env_remove(without);
+    })
+}
+
+/// Starts `spectra <args>`, its command adjusted by `adjust`, as [`serve`] says.
+fn spawn(args: &[&str], ready: &str, adjust: impl FnOnce(&mut Command)) -> Up {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spectra"));
+    adjust(&mut command);
+    let mut child = command
         .args(args)
-        .env_remove(without)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -71,7 +93,8 @@ pub fn serve_without(args: &[&str], ready: &str, without: &str) -> Up {
         };
         seen.push(line.clone());
         if let Some((_, rest)) = line.split_once(ready) {
-            let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+            // The address ends at the first character no address has (a JSON log line's `"`).
+            let addr: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c)).collect();
             return Up { child, addr, data_dir: PathBuf::new(), logs: rx };
         }
     }
@@ -83,6 +106,14 @@ impl Up {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         self.child.wait().unwrap().success()
+    }
+
+    /// SIGTERM, then every line it logged (to its exit); whether it exited cleanly.
+    pub fn terminate_with_logs(mut self) -> (bool, Vec<String>) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let clean = self.child.wait().unwrap().success();
+        (clean, self.logs.iter().collect())
     }
 
     /// SIGKILL: no chance to clean up.

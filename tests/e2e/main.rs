@@ -5,13 +5,17 @@
 
 mod aws_chain;
 mod aws_mode;
+mod browser;
 mod chaos;
 mod cli;
 mod common;
+mod dashboard;
 mod metrics;
+mod otlp;
 mod python_client;
 mod sql;
 mod tenants;
+mod traces;
 mod up_export;
 mod up_ingest;
 mod up_resilience;

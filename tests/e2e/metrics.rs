@@ -4,6 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
+use spectra_local::{QUEUE_FILE, QueueConfig, SqliteQueue, WORK_QUEUE};
+use spectra_worker::ports::{OutgoingMessage, Queue};
 
 /// Every sample of `/metrics`, parsed by `prometheus_client` (the test command's venv).
 fn scrape(up: &Up) -> Vec<Value> {
@@ -54,9 +56,11 @@ fn metrics_count_exactly_the_jobs_run_and_time_requests_by_route() {
     let up = up(&data, &[]);
     sql(&data, "CREATE TABLE t AS SELECT i AS id FROM range(10) r(i)");
     let key = tenant_key(&data, TENANT);
-    let accepted = |s: &[Value]| value(s, "spectra_jobs_accepted_total", json!({"operation": "query"}));
-    let ended =
-        |s: &[Value], state: &str| value(s, "spectra_jobs_ended_total", json!({"operation": "query", "state": state}));
+    let accepted =
+        |s: &[Value]| value(s, "spectra_jobs_accepted_total", json!({"operation": "query", "tenant": TENANT}));
+    let ended = |s: &[Value], state: &str| {
+        value(s, "spectra_jobs_ended_total", json!({"operation": "query", "tenant": TENANT, "state": state}))
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let api = Api::at(&up.addr);
     let before = scrape(&up);
@@ -85,6 +89,16 @@ fn metrics_count_exactly_the_jobs_run_and_time_requests_by_route() {
     let later = scrape_until(&up, |s| settled(s, "acked") - settled(&before, "acked") >= 8.0);
     assert_eq!(settled(&later, "dead_lettered"), 0.0, "{later:#?}");
     assert!(value(&later, "spectra_reconciler_sweeps_total", json!({"result": "ok"})) >= 1.0, "{later:#?}");
+    assert_job_times_and_rows(&before, &later);
+    assert_consumer_and_warehouse(&later);
+
+    // A message no one can read is dead-lettered, counted by its reason's class.
+    let queue =
+        runtime.block_on(SqliteQueue::open(&data.join(QUEUE_FILE), WORK_QUEUE, QueueConfig::default())).unwrap();
+    runtime.block_on(queue.send(OutgoingMessage::new("not a message"))).unwrap();
+    let malformed = |s: &[Value]| value(s, "spectra_messages_dead_lettered_total", json!({"reason": "malformed"}));
+    let poisoned = scrape_until(&up, |s| settled(s, "dead_lettered") >= 1.0);
+    assert_eq!((malformed(&poisoned), settled(&poisoned, "dead_lettered")), (1.0, 1.0), "{poisoned:#?}");
 
     // The API's requests, by route template (never the job id), method and status.
     runtime.block_on(async {
@@ -102,4 +116,31 @@ fn metrics_count_exactly_the_jobs_run_and_time_requests_by_route() {
     inf["le"] = json!("+Inf");
     assert_eq!(value(&samples, "http_server_request_duration_seconds_bucket", inf), 3.0);
     assert!(samples.iter().all(|s| !s.to_string().contains(&jobs[0])), "a job id in a label");
+}
+
+/// Each of the four jobs waited queued and ran once; three ended complete, one failed, each
+/// with an end-to-end time; the complete ones moved the table's ten rows each.
+fn assert_job_times_and_rows(before: &[Value], after: &[Value]) {
+    let count = |s: &[Value], name: &str, labels: Value| value(s, name, labels);
+    let moved = |name: &str, labels: Value| count(after, name, labels.clone()) - count(before, name, labels);
+    for state in ["queued", "running"] {
+        let labels = json!({"operation": "query", "state": state});
+        assert_eq!(moved("spectra_jobs_state_duration_seconds_count", labels), 4.0, "{state}: {after:#?}");
+    }
+    let complete = json!({"operation": "query", "state": "complete"});
+    assert_eq!(moved("spectra_jobs_duration_seconds_count", complete), 3.0, "{after:#?}");
+    let failed = json!({"operation": "query", "state": "failed"});
+    assert_eq!(moved("spectra_jobs_duration_seconds_count", failed), 1.0, "{after:#?}");
+    let rows = json!({"operation": "query", "outcome": "processed"});
+    assert_eq!(moved("spectra_jobs_rows_total", rows), 30.0, "{after:#?}");
+    assert_eq!(moved("spectra_jobs_retries_total", json!({"operation": "query"})), 0.0);
+}
+
+/// Receives are counted by size, nothing is in flight once all is settled, and the warehouse
+/// shows its active statements against its limit (`--max-active-statements`, 8 by default).
+fn assert_consumer_and_warehouse(samples: &[Value]) {
+    assert!(value(samples, "spectra_consumer_receive_batch_size_count", json!({})) >= 1.0, "{samples:#?}");
+    assert_eq!(value(samples, "spectra_consumer_in_flight", json!({})), 0.0, "{samples:#?}");
+    assert_eq!(value(samples, "spectra_warehouse_statements_active", json!({})), 0.0, "{samples:#?}");
+    assert_eq!(value(samples, "spectra_warehouse_statements_limit", json!({})), 8.0, "{samples:#?}");
 }

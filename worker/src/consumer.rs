@@ -16,15 +16,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::coalesce::{ACK_LINGER, CoalescedAcks};
 use crate::handler::{Disposition, MessageHandler};
+use crate::messaging_spans;
 use crate::ports::{MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
 
 /// SQS's longest message delay; deferrals are capped to it.
@@ -155,6 +157,7 @@ async fn receive_loop(ctx: Ctx, permits: Arc<Semaphore>, tracker: TaskTracker, s
                 Err(_) => break,
             }
         }
+        let started = SystemTime::now();
         let received = tokio::select! {
             _ = shutdown.cancelled() => return,
             r = ctx.queue.receive(held.len(), ctx.config.wait, ctx.config.visibility) => r,
@@ -162,9 +165,12 @@ async fn receive_loop(ctx: Ctx, permits: Arc<Semaphore>, tracker: TaskTracker, s
         match received {
             Ok(messages) => {
                 failures = 0;
+                crate::metrics::received(messages.len());
+                let receive = messaging_spans::received(ctx.queue.as_ref(), messages.len(), started);
                 for (message, permit) in messages.into_iter().zip(held.drain(..)) {
                     let ctx = ctx.clone();
-                    tracker.spawn(async move { settle(&ctx, message, permit).await });
+                    let span = messaging_spans::process(ctx.queue.as_ref(), &message, &receive);
+                    tracker.spawn(async move { settle(&ctx, message, permit).await }.instrument(span));
                 }
             }
             Err(e) => {
@@ -215,6 +221,7 @@ fn heartbeat(queue: Arc<dyn Queue>, receipt: String, visibility: Duration, lost:
 /// The in-flight slot (`permit`) is given back once the handler has run: settling (a batched
 /// acknowledgement may wait for company) holds no handler back.
 async fn settle(ctx: &Ctx, message: ReceivedMessage, permit: OwnedSemaphorePermit) {
+    crate::metrics::in_flight(1);
     let lost = CancellationToken::new();
     let beat = heartbeat(ctx.queue.clone(), message.receipt.clone(), ctx.config.visibility, lost.clone());
     let ran = tokio::select! {
@@ -224,6 +231,7 @@ async fn settle(ctx: &Ctx, message: ReceivedMessage, permit: OwnedSemaphorePermi
     };
     beat.abort();
     drop(permit);
+    crate::metrics::in_flight(-1);
     let queue = &ctx.queue;
     let (counter, how, outcome) = match ran {
         Ran::Lost => (&ctx.stats.lost, "lost", Ok(())),

@@ -10,6 +10,8 @@ use thiserror::Error;
 use crate::messages::{Command, CommandMessage, JobStateChange, TraceParent};
 use crate::platform::Platform;
 use crate::ports::{OutgoingMessage, StoreError, UpdateOutcome};
+use crate::trace;
+use tracing::Instrument;
 
 /// How often a lost race is retried before giving up. Each loss means someone else moved the
 /// job, so a handful is plenty; the caller's message comes back if they are all lost.
@@ -90,6 +92,19 @@ pub async fn apply_to(
     event: &JobEvent,
     traceparent: Option<&TraceParent>,
 ) -> Result<Option<Applied>, DriveError> {
+    let work = transition(platform, job, event, traceparent);
+    match trace::job_span(job, event.name()) {
+        Some(span) => work.instrument(span).await,
+        None => work.await,
+    }
+}
+
+async fn transition(
+    platform: &Platform,
+    job: &Job,
+    event: &JobEvent,
+    traceparent: Option<&TraceParent>,
+) -> Result<Option<Applied>, DriveError> {
     let step = job.apply(event, Utc::now(), platform.settings.retry)?;
     match step.change {
         Change::Ignored(reason) => {
@@ -102,7 +117,7 @@ pub async fn apply_to(
                     tenant = %job.tenant_id(), job = %job.job_id(), event = event.name(),
                     from = step.from.as_str(), to = step.job.state().as_str(), "job moved"
                 );
-                crate::metrics::job_moved(job.phase(), &step.job);
+                crate::metrics::job_moved(job, &step.job);
                 perform(platform, &step.job, Some(step.from), &step.effects, traceparent).await;
                 Ok(Some(Applied::Moved(step.job)))
             }
@@ -150,14 +165,30 @@ async fn perform(
     }
 }
 
-/// Puts a command for `job` on the work queue, with the trace context beside it.
+/// Puts a command for `job` on the work queue, in a producer span whose context the message
+/// carries (so the worker's processing of it is that span's child).
 pub async fn send_command(
     platform: &Platform,
     job: &Job,
     command: Command,
     traceparent: Option<&TraceParent>,
 ) -> Result<String, crate::ports::QueueError> {
-    platform.queue.send(command_message(job, command, traceparent)?).await
+    let queue = platform.queue.destination();
+    let span = tracing::info_span!(
+        "send",
+        otel.name = format!("send {queue}"),
+        otel.kind = "producer",
+        messaging.system = platform.queue.system(),
+        messaging.operation.type = "send",
+        messaging.operation.name = "send",
+        messaging.destination.name = queue,
+        messaging.message.id = tracing::field::Empty,
+        spectra.job.id = %job.job_id(),
+    );
+    let message = span.in_scope(|| command_message(job, command, traceparent))?;
+    let id = platform.queue.send(message).instrument(span.clone()).await?;
+    span.record("messaging.message.id", id.as_str());
+    Ok(id)
 }
 
 /// The queue message carrying `command` for `job`.
@@ -166,17 +197,20 @@ pub fn command_message(
     command: Command,
     traceparent: Option<&TraceParent>,
 ) -> Result<OutgoingMessage, crate::ports::QueueError> {
+    let traceparent = trace::outgoing(job, traceparent);
     let message = CommandMessage::new(job.kind(), job.tenant_id().clone(), job.job_id().clone(), command)
-        .with_traceparent(traceparent.cloned());
+        .with_traceparent(traceparent.clone());
     let body = serde_json::to_string(&message).map_err(|e| crate::ports::QueueError::Invalid(e.to_string()))?;
     let mut outgoing = OutgoingMessage::new(body);
     if let Some(tp) = traceparent {
-        outgoing.attributes.insert("traceparent".into(), tp.as_str().to_owned());
+        outgoing.attributes.insert("traceparent".into(), tp.into());
     }
     Ok(outgoing)
 }
 
 async fn publish(platform: &Platform, job: &Job, from: Option<AnyState>, traceparent: Option<&TraceParent>) {
+    let traceparent = trace::outgoing(job, traceparent);
+    let traceparent = traceparent.as_ref();
     let event = match (job, from) {
         (Job::Bulk(j), Some(AnyState::Bulk(s))) => JobStateChange::bulk(j, Some(s), traceparent.cloned()),
         (Job::Bulk(j), _) => JobStateChange::bulk(j, None, traceparent.cloned()),

@@ -125,6 +125,14 @@ impl FaultyQueue {
 
 #[async_trait]
 impl Queue for FaultyQueue {
+    fn destination(&self) -> &str {
+        self.inner.destination()
+    }
+
+    fn system(&self) -> &'static str {
+        self.inner.system()
+    }
+
     async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError> {
         self.inner.send(message).await
     }
@@ -174,6 +182,10 @@ struct FaultyWarehouse {
 
 #[async_trait]
 impl Warehouse for FaultyWarehouse {
+    fn system(&self) -> &'static str {
+        self.inner.system()
+    }
+
     async fn execute(&self, request: StatementRequest) -> Result<String, WarehouseError> {
         if happens(self.faults.throttle) {
             tracing::info!("{THROTTLING}");

@@ -184,6 +184,12 @@ impl Producer {
                 Job::Query(q) => q.header.job_id = id,
             }
         }
+        // The job's trace: the caller's span, or the context the caller was handed.
+        let traceparent = crate::trace::current().or_else(|| tp.cloned());
+        match &mut job {
+            Job::Bulk(b) => b.header.traceparent = traceparent,
+            Job::Query(q) => q.header.traceparent = traceparent,
+        }
         match create_job(&self.platform, &job, effects, tp).await {
             Ok(()) => Ok(job),
             Err(StoreError::AlreadyExists(id)) => {

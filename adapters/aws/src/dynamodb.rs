@@ -244,6 +244,48 @@ impl JobStore for DynamoJobStore {
         jobs.truncate(limit);
         Ok(jobs)
     }
+
+    async fn recent(
+        &self,
+        states: &[AnyState],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = Vec::new();
+        if limit == 0 {
+            return Ok(jobs);
+        }
+        // Sort keys are `<updated>#<tenant>#<id>`: from `<since>` (inclusive) up to `<until>`,
+        // which sorts before every key of that millisecond (exclusive).
+        let (from, to) = (padded(since.timestamp_millis()), padded(until.timestamp_millis()));
+        for state in states {
+            for shard in 0..SWEEP_SHARDS {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(TABLE_GSIS[2].0)
+                    .key_condition_expression("gsi3pk = :pk AND gsi3sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", AttributeValue::S(sweep_pk(state.as_str(), shard)))
+                    .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                    .expression_attribute_values(":to", AttributeValue::S(to.clone()))
+                    .scan_index_forward(false)
+                    .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                    .send()
+                    .await
+                    .map_err(|e| store_error(&e))?;
+                for item in out.items() {
+                    jobs.push(decode_job(item)?);
+                }
+            }
+        }
+        jobs.sort_by_key(|j| {
+            (std::cmp::Reverse(j.updated_at().timestamp_millis()), j.tenant_id().to_string(), j.job_id().to_string())
+        });
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
 }
 
 /// The attribute filters of a list: (attribute, value).

@@ -25,7 +25,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-pub use calls::{CountCalls, call_counts, call_summary};
+pub use calls::{CountCalls, TraceCalls, call_counts, call_summary};
 pub use config::{AwsSettings, ConfigError};
 pub use dynamodb::{DynamoJobStore, TABLE_GSIS};
 pub use dynamodb_api_stores::{DynamoIdempotencyStore, DynamoKeyStore, DynamoRateCounter};
@@ -63,13 +63,18 @@ impl AwsOptions {
 /// local stand-ins such as moto, which serve every bucket on one host.
 pub fn s3_client(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(force_path_style);
-    aws_sdk_s3::Client::from_conf(config.interceptor(CountCalls).build())
+    aws_sdk_s3::Client::from_conf(config.interceptor(CountCalls).interceptor(TraceCalls).build())
 }
 
 /// A client of `$service` (a crate: `aws_sdk_sqs`, ...) from an `SdkConfig`, its calls counted.
 macro_rules! counted_client {
     ($service:ident, $sdk:expr) => {
-        $service::Client::from_conf($service::config::Builder::from($sdk).interceptor($crate::CountCalls).build())
+        $service::Client::from_conf(
+            $service::config::Builder::from($sdk)
+                .interceptor($crate::CountCalls)
+                .interceptor($crate::TraceCalls)
+                .build(),
+        )
     };
 }
 pub(crate) use counted_client;

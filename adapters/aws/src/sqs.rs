@@ -146,6 +146,15 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, QueueError> {
 
 #[async_trait]
 impl Queue for SqsQueue {
+    /// The queue's name: the last segment of its URL.
+    fn destination(&self) -> &str {
+        self.url.rsplit('/').next().unwrap_or(&self.url)
+    }
+
+    fn system(&self) -> &'static str {
+        "aws_sqs"
+    }
+
     async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError> {
         if message.delay > MAX_DELAY {
             return Err(QueueError::Invalid(format!("delay {:?} is over SQS's 15 minutes", message.delay)));

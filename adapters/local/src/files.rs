@@ -1,4 +1,4 @@
-//! Files of the data directory beside the stores: the admin token, the address of the running
+//! Files of the data directory beside the stores: the admin and operator tokens, the address of the running
 //! `spectra up`, and how secrets are written (owner-only, whole or not at all).
 
 use std::path::Path;
@@ -7,12 +7,19 @@ use tokio::io::AsyncWriteExt;
 
 /// The file holding the admin token, in the data directory.
 pub const TOKEN_FILE: &str = "admin.token";
+/// The file holding the operator token (the dashboard's), in the data directory.
+pub const OPERATOR_TOKEN_FILE: &str = "operator.key";
 /// The file where a running `spectra up` writes its `host:port`.
 pub const ADDR_FILE: &str = "spectra.addr";
 
 /// Reads the data directory's admin token, creating it (mode 0600) on first use.
 pub async fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
-    let path = data_dir.join(TOKEN_FILE);
+    load_or_create_secret(data_dir, TOKEN_FILE).await
+}
+
+/// Reads the secret in `data_dir/<file>`, creating a random one (mode 0600) on first use.
+pub async fn load_or_create_secret(data_dir: &Path, file: &str) -> std::io::Result<String> {
+    let path = data_dir.join(file);
     if let Ok(token) = tokio::fs::read_to_string(&path).await
         && token.trim().len() >= 32
     {

@@ -261,4 +261,29 @@ impl JobStore for SqliteJobStore {
         args.push(Value::Integer(limit as i64));
         self.query_jobs(sql, args).await
     }
+
+    async fn recent(
+        &self,
+        states: &[AnyState],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        use rusqlite::types::Value;
+        if states.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; states.len()].join(", ");
+        let sql = format!(
+            "SELECT job_id, record FROM jobs WHERE state IN ({placeholders}) AND updated_at >= ? AND updated_at < ? \
+             ORDER BY updated_at DESC, tenant_id, job_id LIMIT ?"
+        );
+        let mut args: Vec<Value> = states.iter().map(|s| Value::Text(s.as_str().into())).collect();
+        args.extend([
+            Value::Integer(since.timestamp_millis()),
+            Value::Integer(until.timestamp_millis()),
+            Value::Integer(limit as i64),
+        ]);
+        self.query_jobs(sql, args).await
+    }
 }

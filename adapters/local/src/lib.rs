@@ -30,7 +30,9 @@ mod stack;
 mod walk;
 
 pub use event_bus::QueueEventBus;
-pub use files::{ADDR_FILE, TOKEN_FILE, load_or_create_token, write_private_file};
+pub use files::{
+    ADDR_FILE, OPERATOR_TOKEN_FILE, TOKEN_FILE, load_or_create_secret, load_or_create_token, write_private_file,
+};
 pub use idempotency::SqliteIdempotencyStore;
 pub use job_store::SqliteJobStore;
 pub use key_store::SqliteKeyStore;

@@ -174,6 +174,15 @@ impl SqliteQueue {
 
 #[async_trait]
 impl Queue for SqliteQueue {
+    fn destination(&self) -> &str {
+        &self.name
+    }
+
+    /// Not a registered `messaging.system` value: the embedded platform's own queue.
+    fn system(&self) -> &'static str {
+        "spectra_sqlite"
+    }
+
     async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError> {
         let id = uuid::Uuid::new_v4().to_string();
         let attributes = serde_json::to_string(&message.attributes).map_err(|e| QueueError::Invalid(e.to_string()))?;

@@ -31,6 +31,7 @@ mod copy;
 mod engine;
 mod events;
 mod exec;
+mod gauges;
 mod ledger;
 mod like;
 mod open;
@@ -159,6 +160,10 @@ impl Inner {
 
 #[async_trait]
 impl Warehouse for DuckWarehouse {
+    fn system(&self) -> &'static str {
+        "duckdb"
+    }
+
     async fn execute(&self, request: StatementRequest) -> Result<String, WarehouseError> {
         validate(&request)?;
         if self.inner.stopping.load(Ordering::SeqCst) {

@@ -10,7 +10,7 @@ use spectra_worker::ports::{Queue, WarehouseError};
 
 use crate::{
     DuckWarehouse, Entry, Inner, Registry, RemoteObjects, StatementEventSink, WarehouseConfig, confine, engine, events,
-    ledger, unavailable,
+    gauges, ledger, unavailable,
 };
 
 /// Opens `data_dir`'s warehouse beside `platform`: statements read and write the platform's
@@ -84,6 +84,7 @@ impl DuckWarehouse {
                 last_prune: Mutex::new(std::time::Instant::now()),
             }),
         };
+        gauges::observe(Arc::downgrade(&warehouse.inner));
         for record in recovered.iter().filter(|r| r.with_event) {
             warehouse.announce(record).await;
         }

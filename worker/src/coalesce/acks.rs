@@ -26,7 +26,7 @@ impl CoalescedAcks {
     /// called within a Tokio runtime.
     pub fn new(inner: Arc<dyn Queue>, linger: Duration) -> Self {
         let queue = Arc::clone(&inner);
-        let batching = Batching { max: MAX_RECEIVE_BATCH, linger };
+        let batching = Batching { name: "acknowledge messages", max: MAX_RECEIVE_BATCH, linger };
         let acks = Coalescer::start(batching, move |receipts: Vec<String>| {
             let queue = Arc::clone(&queue);
             async move { per_receipt(&receipts, queue.ack(&receipts).await) }
@@ -60,6 +60,14 @@ fn per_receipt(receipts: &[String], outcome: Result<AckOutcome, QueueError>) -> 
 
 #[async_trait]
 impl Queue for CoalescedAcks {
+    fn destination(&self) -> &str {
+        self.inner.destination()
+    }
+
+    fn system(&self) -> &'static str {
+        self.inner.system()
+    }
+
     async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError> {
         self.inner.send(message).await
     }

@@ -29,7 +29,7 @@ impl CoalescedBus {
     /// Batches publishes to `inner`. Must be called within a Tokio runtime.
     pub fn new(inner: Arc<dyn EventBus>, linger: Duration) -> Self {
         let bus = Arc::clone(&inner);
-        let batching = Batching { max: MAX_PUBLISH_BATCH, linger };
+        let batching = Batching { name: "publish lifecycle events", max: MAX_PUBLISH_BATCH, linger };
         let events = Coalescer::start(batching, move |events: Vec<JobStateChange>| {
             let bus = Arc::clone(&bus);
             async move {

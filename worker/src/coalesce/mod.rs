@@ -22,7 +22,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tracing::{Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::trace;
 
 pub use acks::{ACK_LINGER, CoalescedAcks};
 pub use bus::{CoalescedBus, EVENT_LINGER};
@@ -31,7 +37,11 @@ pub use bus::{CoalescedBus, EVENT_LINGER};
 const FLUSHERS: usize = 2;
 
 /// An item, and where its outcome goes (nowhere for fire-and-forget items).
-type Waiting<T, E> = (T, Option<oneshot::Sender<Result<(), E>>>);
+/// What could not be sent: the item and who to answer.
+type Unsent<T, E> = (T, Option<oneshot::Sender<Result<(), E>>>);
+
+/// An item, who to answer, and the trace context of the span that submitted it.
+type Waiting<T, E> = (T, Option<oneshot::Sender<Result<(), E>>>, SpanContext);
 
 /// Gathers items of concurrent callers into batch calls of at most `max` items.
 pub struct Coalescer<T, E> {
@@ -43,6 +53,8 @@ pub struct Coalescer<T, E> {
 /// How a coalescer batches.
 #[derive(Debug, Clone, Copy)]
 pub struct Batching {
+    /// What a batch call does (the name of its span).
+    pub name: &'static str,
     /// Items per call at most.
     pub max: usize,
     /// How long the first item of a batch waits for company.
@@ -65,8 +77,18 @@ impl<T: Send + 'static, E: Send + 'static> Coalescer<T, E> {
             tokio::spawn(async move {
                 while let Some(batch) = next_batch(&rx, batching).await {
                     let n = batch.len();
-                    let (items, answers): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
-                    let results = call(items).await;
+                    let mut callers = Vec::with_capacity(n);
+                    let (items, answers): (Vec<T>, Vec<_>) = batch
+                        .into_iter()
+                        .map(|(item, answer, caller)| {
+                            callers.push(caller);
+                            (item, answer)
+                        })
+                        .unzip();
+                    let results = match batch_span(batching.name, &callers) {
+                        Some(span) => call(items).instrument(span).await,
+                        None => call(items).await,
+                    };
                     for (answer, result) in answers.into_iter().zip(results) {
                         if let Some(answer) = answer {
                             let _ = answer.send(result); // a caller that went away needs no answer
@@ -80,11 +102,12 @@ impl<T: Send + 'static, E: Send + 'static> Coalescer<T, E> {
         Self { tx, pending }
     }
 
-    fn send(&self, waiting: Waiting<T, E>) -> Result<(), Waiting<T, E>> {
+    fn send(&self, item: T, answer: Option<oneshot::Sender<Result<(), E>>>) -> Result<(), Unsent<T, E>> {
         self.pending.0.fetch_add(1, Ordering::SeqCst);
-        self.tx.send(waiting).map_err(|e| {
+        let caller = trace::span_context_of(&tracing::Span::current());
+        self.tx.send((item, answer, caller)).map_err(|e| {
             self.pending.0.fetch_sub(1, Ordering::SeqCst);
-            e.0
+            (e.0.0, e.0.1)
         })
     }
 
@@ -92,7 +115,7 @@ impl<T: Send + 'static, E: Send + 'static> Coalescer<T, E> {
     /// the flushers are gone (the runtime is shutting down).
     pub async fn submit(&self, item: T, gone: impl FnOnce() -> E) -> Result<(), E> {
         let (answer, outcome) = oneshot::channel();
-        if self.send((item, Some(answer))).is_err() {
+        if self.send(item, Some(answer)).is_err() {
             return Err(gone());
         }
         outcome.await.unwrap_or_else(|_| Err(gone()))
@@ -101,7 +124,7 @@ impl<T: Send + 'static, E: Send + 'static> Coalescer<T, E> {
     /// Hands `item` over without waiting for its outcome; the item back when the flushers are
     /// gone.
     pub fn enqueue(&self, item: T) -> Result<(), T> {
-        self.send((item, None)).map_err(|(item, _)| item)
+        self.send(item, None).map_err(|(item, _)| item)
     }
 
     /// Waits until every item handed in so far has been sent.
@@ -136,6 +159,20 @@ async fn next_batch<T>(rx: &Mutex<mpsc::UnboundedReceiver<T>>, batching: Batchin
     Some(batch)
 }
 
+/// The span a batch call runs in when traces are exported: a child of the first submitter's
+/// span, linked to the others', so that the one call that carried several jobs' items (a
+/// `PutEvents` of lifecycle events, a `DeleteMessageBatch`) shows in each job's trace.
+fn batch_span(name: &'static str, callers: &[SpanContext]) -> Option<Span> {
+    let mut valid = callers.iter().filter(|c| c.is_valid());
+    let first = valid.next()?;
+    let span = tracing::info_span!("batch", otel.name = name, spectra.batch.size = callers.len());
+    let _ = span.set_parent(Context::new().with_remote_span_context(first.clone()));
+    for other in valid {
+        span.add_link(other.clone());
+    }
+    Some(span)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -149,14 +186,16 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&calls);
         // Odd items fail; the call takes a moment, so that items queue up behind it.
-        let coalescer =
-            Arc::new(Coalescer::start(Batching { max: 10, linger: Duration::ZERO }, move |items: Vec<u32>| {
+        let coalescer = Arc::new(Coalescer::start(
+            Batching { name: "test", max: 10, linger: Duration::ZERO },
+            move |items: Vec<u32>| {
                 counted.fetch_add(1, Ordering::SeqCst);
                 async move {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     items.iter().map(|i| if i % 2 == 1 { Err(*i) } else { Ok(()) }).collect()
                 }
-            }));
+            },
+        ));
         let outcomes = futures::future::join_all((0..100u32).map(|i| {
             let coalescer = Arc::clone(&coalescer);
             async move { (i, coalescer.submit(i, || u32::MAX).await) }
@@ -171,9 +210,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_item_goes_out_on_its_own() {
-        let coalescer = Coalescer::start(Batching { max: 10, linger: Duration::ZERO }, |items: Vec<u32>| async move {
-            items.iter().map(|_| Ok::<(), ()>(())).collect()
-        });
+        let coalescer = Coalescer::start(
+            Batching { name: "test", max: 10, linger: Duration::ZERO },
+            |items: Vec<u32>| async move { items.iter().map(|_| Ok::<(), ()>(())).collect() },
+        );
         assert_eq!(coalescer.submit(7, || ()).await, Ok(()));
         assert_eq!(coalescer.submit(8, || ()).await, Ok(()));
     }
@@ -183,7 +223,7 @@ mod tests {
         let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = Arc::clone(&batches);
         let linger = Duration::from_secs(3600);
-        let coalescer = Coalescer::start(Batching { max: 3, linger }, move |items: Vec<u32>| {
+        let coalescer = Coalescer::start(Batching { name: "test", max: 3, linger }, move |items: Vec<u32>| {
             let n = items.len();
             seen.lock().unwrap().push(items);
             async move { (0..n).map(|_| Ok::<(), ()>(())).collect() }

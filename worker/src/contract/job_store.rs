@@ -224,6 +224,32 @@ pub async fn stale_scans_page_through_ties<F: JobStoreFixture>(f: &F) {
     assert_eq!(ids(&seen), ids(&expected));
 }
 
+/// The operator's view: jobs of every tenant in the asked states, changed within the range,
+/// most recent change first.
+pub async fn lists_recent_jobs_across_tenants<F: JobStoreFixture>(f: &F) {
+    let s = f.store().await;
+    let moved = |t: &str, minute| {
+        let job = bulk_job(&tenant(t), "insert", at(0));
+        (job.clone(), next(&job, JobEvent::UploadCompleted, at(minute)))
+    };
+    let (old_a, a) = moved("acme", 5);
+    let (old_b, b) = moved("other", 9);
+    let (old_c, late) = moved("acme", 40);
+    for (old, new) in [(&old_a, &a), (&old_b, &b), (&old_c, &late)] {
+        s.create(old).await.unwrap();
+        assert_eq!(s.update(old, new).await.unwrap(), UpdateOutcome::Updated);
+    }
+    let open = bulk_job(&tenant("third"), "insert", at(7));
+    s.create(&open).await.unwrap();
+    let ready = [AnyState::Bulk(BulkState::UploadComplete)];
+    assert_eq!(s.recent(&ready, at(0), at(30), 10).await.unwrap(), vec![b.clone(), a.clone()]);
+    assert_eq!(s.recent(&ready, at(0), at(30), 1).await.unwrap(), vec![b.clone()], "the most recent first");
+    assert_eq!(s.recent(&ready, at(6), at(60), 10).await.unwrap(), vec![late.clone(), b.clone()]);
+    assert_eq!(s.recent(&ready, at(0), at(5), 10).await.unwrap(), vec![], "the range's end is excluded");
+    let both = [AnyState::Bulk(BulkState::UploadComplete), AnyState::Bulk(BulkState::Open)];
+    assert_eq!(s.recent(&both, at(0), at(30), 10).await.unwrap(), vec![b, open, a]);
+}
+
 /// Generates one `#[tokio::test]` per job store check for a fixture expression.
 #[macro_export]
 macro_rules! job_store_contract_tests {
@@ -236,6 +262,7 @@ macro_rules! job_store_contract_tests {
             lists_pages_and_filters,
             scans_stale_jobs,
             stale_scans_page_through_ties,
+            lists_recent_jobs_across_tenants,
         );
     };
 }

@@ -25,12 +25,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use spectra_state_machine::TransitionError;
 use thiserror::Error;
-use tracing::Instrument;
 
 use crate::driver::DriveError;
 use crate::messages::{Command, Envelope, StatementEndState};
 use crate::platform::Platform;
 use crate::ports::{ObjectError, QueueError, ReceivedMessage, StoreError, Warehouse, WarehouseError};
+use crate::traced_warehouse::TracedWarehouse;
 use crate::upload::UploadError;
 
 /// What the consumer does with a message once it is handled.
@@ -95,7 +95,25 @@ impl HandleError {
             Self::Upload(e) => e.is_retryable(),
             Self::Retry(_) => true,
         };
-        if retryable { Disposition::Retry(self.to_string()) } else { Disposition::DeadLetter(self.to_string()) }
+        if retryable {
+            return Disposition::Retry(self.to_string());
+        }
+        crate::metrics::dead_lettered(self.class());
+        Disposition::DeadLetter(self.to_string())
+    }
+
+    /// The reason class a dead letter is counted under (a bounded label).
+    fn class(&self) -> &'static str {
+        match self {
+            Self::Drive(_) => "job",
+            Self::Store(StoreError::Corrupt { .. }) => "corrupt_record",
+            Self::Store(_) => "job_store",
+            Self::Warehouse(_) => "warehouse",
+            Self::Object(_) => "object_store",
+            Self::Queue(_) => "queue",
+            Self::Upload(_) => "upload",
+            Self::Retry(_) => "retry",
+        }
     }
 }
 
@@ -111,7 +129,7 @@ pub struct Worker {
 impl Worker {
     /// A worker on these ports.
     pub fn new(platform: Platform, warehouse: Arc<dyn Warehouse>) -> Self {
-        Self { platform, warehouse, recent: Arc::default() }
+        Self { platform, warehouse: TracedWarehouse::wrap(warehouse), recent: Arc::default() }
     }
 
     /// The ports and settings it runs on.
@@ -164,19 +182,18 @@ impl Worker {
 
 #[async_trait]
 impl MessageHandler for Worker {
+    /// Runs in the consumer's `process` span for the message (`messaging_spans`).
     async fn handle(&self, message: &ReceivedMessage) -> Disposition {
-        let span = tracing::info_span!("message", id = %message.id, receive_count = message.receive_count);
-        async {
-            let envelope = match Envelope::parse(&message.body) {
-                Ok(envelope) => envelope,
-                Err(e) => return Disposition::DeadLetter(e.to_string()),
-            };
-            match self.dispatch(envelope).await {
-                Ok(disposition) => disposition,
-                Err(e) => e.disposition(),
+        let envelope = match Envelope::parse(&message.body) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                crate::metrics::dead_lettered("malformed");
+                return Disposition::DeadLetter(e.to_string());
             }
+        };
+        match self.dispatch(envelope).await {
+            Ok(disposition) => disposition,
+            Err(e) => e.disposition(),
         }
-        .instrument(span)
-        .await
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use spectra_state_machine::{Effect, JobId, JobKind, TenantId};
 use uuid::Uuid;
 
-use super::trace::TraceParent;
+use spectra_state_machine::TraceParent;
 
 /// The one schema version this build reads and writes. A message of another version is
 /// dead-lettered with a reason rather than guessed at.

@@ -8,7 +8,7 @@ use spectra_state_machine::{
     BulkJob, BulkState, JobError, JobHeader, JobId, Operation, QueryJob, QueryStatus, TableName, TenantId,
 };
 
-use super::trace::TraceParent;
+use spectra_state_machine::TraceParent;
 
 /// `source` of Spectra's lifecycle events.
 pub const LIFECYCLE_SOURCE: &str = "spectra";

@@ -8,17 +8,16 @@
 mod command;
 mod lifecycle;
 mod statement_event;
-mod trace;
 
 use thiserror::Error;
 
 pub use command::{COMMAND_SCHEMA_VERSION, Command, CommandMessage};
 pub use lifecycle::{JobChange, JobStateChange, LIFECYCLE_DETAIL_TYPE, LIFECYCLE_SCHEMA_VERSION, LIFECYCLE_SOURCE};
+pub use spectra_state_machine::{TraceParent, TraceParentError};
 pub use statement_event::{
     REDSHIFT_DATA_SOURCE, STATEMENT_STATUS_CHANGE, StatementDetail, StatementEndState, StatementName,
     StatementStatusChange,
 };
-pub use trace::{TraceParent, TraceParentError};
 
 /// A work-queue body, recognised.
 #[derive(Debug, Clone, PartialEq, Eq)]

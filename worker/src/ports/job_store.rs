@@ -136,6 +136,8 @@ impl StoreError {
 ///   than `updated_before`, ordered by (`updated_at`, tenant, job id), from just after `after`
 ///   when given — the reconciler's sweep pages through all of them this way. Timestamps compare
 ///   at millisecond precision.
+/// - **Recent lists** (`recent`) return jobs of any tenant in one of `states` changed within
+///   `[since, until)`, most recent change first — the operator dashboard's list.
 /// - **Errors.** Only [`StoreError::Unavailable`] is retryable.
 #[async_trait]
 pub trait JobStore: Send + Sync {
@@ -165,5 +167,16 @@ pub trait JobStore: Send + Sync {
         updated_before: DateTime<Utc>,
         limit: usize,
         after: Option<&StaleCursor>,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// Jobs of any tenant in one of `states` last changed in `[since, until)` (milliseconds),
+    /// most recently changed first, at most `limit`: the operator's view across tenants. On
+    /// the by-state index (the one stale scans use), never a table scan.
+    async fn recent(
+        &self,
+        states: &[AnyState],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
     ) -> Result<Vec<Job>, StoreError>;
 }

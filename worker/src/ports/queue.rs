@@ -108,6 +108,12 @@ impl QueueError {
 /// - **Errors.** Only [`QueueError::Unavailable`] is retryable.
 #[async_trait]
 pub trait Queue: Send + Sync {
+    /// The queue's name (`messaging.destination.name` on spans).
+    fn destination(&self) -> &str;
+
+    /// The messaging system (`messaging.system` on spans): `aws_sqs` for SQS.
+    fn system(&self) -> &'static str;
+
     /// Sends one message; returns its id.
     async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError>;
 

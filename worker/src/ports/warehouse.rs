@@ -291,6 +291,11 @@ impl WarehouseError {
 /// - **Errors.** [`WarehouseError::is_retryable`] tells backpressure and outages from failures.
 #[async_trait]
 pub trait Warehouse: Send + Sync {
+    /// What runs the SQL (`db.system.name` on spans): `aws.redshift` unless said otherwise.
+    fn system(&self) -> &'static str {
+        "aws.redshift"
+    }
+
     /// Submits SQL; returns the statement id.
     async fn execute(&self, request: StatementRequest) -> Result<String, WarehouseError>;
 

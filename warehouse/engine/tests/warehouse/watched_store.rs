@@ -60,4 +60,14 @@ impl JobStore for WatchedStore {
     ) -> Result<Vec<Job>, StoreError> {
         self.inner.scan_stale(s, b, n, after).await
     }
+
+    async fn recent(
+        &self,
+        s: &[AnyState],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        n: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.inner.recent(s, from, to, n).await
+    }
 }

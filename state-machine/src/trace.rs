@@ -1,4 +1,5 @@
-//! W3C trace context (`traceparent`), carried API → queue attributes → worker → statements.
+//! W3C trace context (`traceparent`): stored on the job record and carried API → command
+//! messages → worker → lifecycle events, so that every step of a job is in one trace.
 
 use std::fmt;
 
