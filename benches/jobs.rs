@@ -5,11 +5,18 @@
 //! Run: `cargo bench --workspace --profile dev --bench jobs` (set `BENCH_JOBS`, default
 //! 200 per kind). It prints, per kind of job (a 1,000-row export to CSV, a 100-row CSV insert):
 //! jobs, wall seconds, jobs/s, CPU ms per job (user + system, from /proc/self/stat), and the
-//! p50 / p95 of each job's creation-to-completion time.
+//! p50 / p95 of each job's creation-to-completion time. Last, the export twice more, untraced
+//! then with spans exported over OTLP (to a sink in this process, as
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` would send them to a collector), and the CPU ratio of the
+//! two: what tracing costs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use opentelemetry::trace::TracerProvider as _;
 
 use spectra::app::{App, EmbeddedApp, EmbeddedConfig};
 use spectra_state_machine::{BulkJobRequest, Job, TenantId};
@@ -61,6 +68,66 @@ fn report(kind: &str, jobs: usize, wall: f64, cpu: f64, latencies: &[f64]) {
     );
 }
 
+/// Creates `jobs` 1,000-row exports and waits for them; the CPU seconds they took.
+async fn exports(producer: &Producer, tenant: &TenantId, jobs: usize, kind: &str) -> f64 {
+    let (cpu0, start) = (cpu_seconds(), Instant::now());
+    let mut ids = Vec::new();
+    for i in 0..jobs {
+        let request = BulkJobRequest {
+            operation: "query".into(),
+            object: "source".into(),
+            query: Some(format!("SELECT * FROM source WHERE id % 7 <> {}", i % 7)),
+            ..Default::default()
+        };
+        ids.push(producer.create_bulk(tenant, request, None, None).await.unwrap().header.job_id);
+    }
+    let latencies = wait_all(producer, tenant, &ids).await;
+    let cpu = cpu_seconds() - cpu0;
+    report(kind, jobs, start.elapsed().as_secs_f64(), cpu, &latencies);
+    cpu
+}
+
+/// Creates `jobs` 100-row CSV inserts (upload, close) and waits for them.
+async fn inserts(producer: &Producer, tenant: &TenantId, jobs: usize) {
+    let csv: String = std::iter::once("id,name\n".to_owned()).chain((0..100).map(|i| format!("{i},n{i}\n"))).collect();
+    let (cpu0, start) = (cpu_seconds(), Instant::now());
+    let mut ids = Vec::new();
+    for _ in 0..jobs {
+        let request = BulkJobRequest { operation: "insert".into(), object: "sink".into(), ..Default::default() };
+        let job = producer.create_bulk(tenant, request, None, None).await.unwrap();
+        let body: ByteReader = Box::pin(std::io::Cursor::new(csv.clone().into_bytes()));
+        producer.upload(tenant, &job.header.job_id, None, body).await.unwrap();
+        producer.close(tenant, &job.header.job_id, None).await.unwrap();
+        ids.push(job.header.job_id);
+    }
+    let latencies = wait_all(producer, tenant, &ids).await;
+    report("insert 100-row CSV", jobs, start.elapsed().as_secs_f64(), cpu_seconds() - cpu0, &latencies);
+}
+
+/// Exports this process's spans from now on, as `spectra` does with an OTLP endpoint set, to a
+/// sink that accepts them (and counts the bytes).
+async fn export_spans() -> (spectra::telemetry::otlp::Exporting, Arc<AtomicUsize>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let received = Arc::new(AtomicUsize::new(0));
+    let counted = received.clone();
+    let sink = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| async move {
+            counted.fetch_add(body.len(), Ordering::Relaxed);
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, sink).await });
+    let resource = spectra::telemetry::otlp::resource("spectra-bench");
+    let exporting = spectra::telemetry::otlp::traces(resource, Some(&endpoint)).unwrap();
+    let tracer = exporting.tracer_provider().unwrap().tracer("spectra");
+    tracing_subscriber::registry().with(spectra::telemetry::otlp::trace_layer(tracer)).init();
+    spectra_worker::trace::enable();
+    (exporting, received)
+}
+
 #[tokio::main]
 async fn main() {
     let jobs: usize = std::env::var("BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
@@ -75,33 +142,19 @@ async fn main() {
     let producer = app.api.producer.clone();
     let tenant = TenantId::parse("bench").unwrap();
 
-    let (cpu0, start) = (cpu_seconds(), Instant::now());
-    let mut ids = Vec::new();
-    for i in 0..jobs {
-        let request = BulkJobRequest {
-            operation: "query".into(),
-            object: "source".into(),
-            query: Some(format!("SELECT * FROM source WHERE id % 7 <> {}", i % 7)),
-            ..Default::default()
-        };
-        ids.push(producer.create_bulk(&tenant, request, None, None).await.unwrap().header.job_id);
-    }
-    let latencies = wait_all(&producer, &tenant, &ids).await;
-    report("export 1k rows -> CSV", jobs, start.elapsed().as_secs_f64(), cpu_seconds() - cpu0, &latencies);
-
-    let csv: String = std::iter::once("id,name\n".to_owned()).chain((0..100).map(|i| format!("{i},n{i}\n"))).collect();
-    let (cpu0, start) = (cpu_seconds(), Instant::now());
-    let mut ids = Vec::new();
-    for _ in 0..jobs {
-        let request = BulkJobRequest { operation: "insert".into(), object: "sink".into(), ..Default::default() };
-        let job = producer.create_bulk(&tenant, request, None, None).await.unwrap();
-        let body: ByteReader = Box::pin(std::io::Cursor::new(csv.clone().into_bytes()));
-        producer.upload(&tenant, &job.header.job_id, None, body).await.unwrap();
-        producer.close(&tenant, &job.header.job_id, None).await.unwrap();
-        ids.push(job.header.job_id);
-    }
-    let latencies = wait_all(&producer, &tenant, &ids).await;
-    report("insert 100-row CSV", jobs, start.elapsed().as_secs_f64(), cpu_seconds() - cpu0, &latencies);
+    exports(&producer, &tenant, jobs, "export 1k rows -> CSV").await;
+    inserts(&producer, &tenant, jobs).await;
+    // The reference for tracing's cost: the same exports again, warm as the traced ones will be.
+    let untraced = exports(&producer, &tenant, jobs, "export, untraced").await;
+    let (exporting, received) = export_spans().await;
+    let traced = exports(&producer, &tenant, jobs, "export, spans exported").await;
+    exporting.shutdown().await;
+    println!(
+        "tracing on vs off (export): {:.2}x the CPU ({:+.2} ms/job), {:.1} KB of OTLP per job",
+        traced / untraced,
+        (traced - untraced) * 1000.0 / jobs as f64,
+        received.load(Ordering::Relaxed) as f64 / 1024.0 / jobs as f64
+    );
 
     shutdown.cancel();
     worker.join().await.unwrap();

@@ -11,10 +11,8 @@ use std::fmt;
 use std::io::IsTerminal;
 
 use opentelemetry_sdk::trace::SdkTracer;
-use tracing::level_filters::LevelFilter;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, format};
 use tracing_subscriber::layer::SubscriberExt;
@@ -34,17 +32,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// The crates whose spans and events are exported as traces.
-const TRACED: [&str; 7] = [
-    "spectra",
-    "spectra_worker",
-    "spectra_api",
-    "spectra_aws",
-    "spectra_local",
-    "spectra_warehouse",
-    "spectra_emulator",
-];
-
 /// Installs the process's subscriber: the log lines (`RUST_LOG` overrides `default_level`)
 /// and, given a tracer, the OpenTelemetry layer.
 pub fn init(format: LogFormat, default_level: &str, tracer: Option<SdkTracer>) {
@@ -57,10 +44,7 @@ pub fn init(format: LogFormat, default_level: &str, tracer: Option<SdkTracer>) {
             lines.json().event_format(WithTraceIds(json)).boxed()
         }
     };
-    let traces = tracer.map(|tracer| {
-        let targets = TRACED.iter().fold(Targets::new(), |t, name| t.with_target(*name, LevelFilter::INFO));
-        tracing_opentelemetry::layer().with_tracer(tracer).with_filter(targets)
-    });
+    let traces = tracer.map(spectra::telemetry::otlp::trace_layer);
     Registry::default().with(lines.with_filter(filter)).with(traces).init();
 }
 

@@ -89,7 +89,7 @@ fn is_long_running(command: &Cmd) -> bool {
 fn init_telemetry(cli: &Cli, command: &str) -> anyhow::Result<otlp::Exporting> {
     let signals = otlp::Signals::from_lookup(|name| std::env::var(name).ok())?;
     let resource = otlp::resource(&format!("spectra-{command}"));
-    let exporting = if signals.traces { otlp::traces(resource.clone())? } else { otlp::Exporting::default() };
+    let exporting = if signals.traces { otlp::traces(resource.clone(), None)? } else { otlp::Exporting::default() };
     let push = if signals.metrics { Some(otlp::metrics_reader()?) } else { None };
     spectra::telemetry::install(push, resource);
     let default = if is_long_running(&cli.command) { "info" } else { "warn" };

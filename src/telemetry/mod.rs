@@ -65,8 +65,9 @@ pub fn prometheus_text() -> String {
     prometheus::render(&collected)
 }
 
-/// `GET /metrics`. It names no tenant, job or key (the labels are bounded sets), so it is served
-/// without credentials, as Prometheus scrapes; keep the listener where only operators reach it.
+/// `GET /metrics`. Its labels are bounded sets (the tenant label names the first 100 tenants,
+/// then `other`; never a job or key), and it is served without credentials, as Prometheus
+/// scrapes: tenant ids are in it, so keep the listener where only operators reach it.
 pub fn routes() -> Router {
     Router::new().route("/metrics", get(serve))
 }

@@ -15,9 +15,14 @@ use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader;
 use opentelemetry_sdk::runtime::Tokio;
-use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use thiserror::Error;
+use tracing::Subscriber;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::registry::LookupSpan;
 
 /// The only protocol this build speaks (no gRPC stack is linked).
 const HTTP_PROTOBUF: &str = "http/protobuf";
@@ -116,14 +121,39 @@ pub fn resource(default_name: &str) -> Resource {
     if named { builder.build() } else { builder.with_service_name(default_name.to_owned()).build() }
 }
 
-/// Builds the span exporter and its batch processor on the current Tokio runtime.
-pub fn traces(resource: Resource) -> Result<Exporting, TelemetryError> {
-    let exporter =
-        SpanExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary).build()?;
+/// Builds the span exporter and its batch processor on the current Tokio runtime; spans go to
+/// `endpoint` when given (a full `/v1/traces` URL), else where the variables say.
+pub fn traces(resource: Resource, endpoint: Option<&str>) -> Result<Exporting, TelemetryError> {
+    let mut builder = SpanExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+    if let Some(endpoint) = endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    let exporter = builder.build()?;
     let processor = BatchSpanProcessor::builder(exporter, Tokio).build();
     let provider = SdkTracerProvider::builder().with_span_processor(processor).with_resource(resource).build();
     opentelemetry::global::set_tracer_provider(provider.clone());
     Ok(Exporting { tracer: Some(provider) })
+}
+
+/// The crates whose spans and events are exported as traces.
+const TRACED: [&str; 7] = [
+    "spectra",
+    "spectra_worker",
+    "spectra_api",
+    "spectra_aws",
+    "spectra_local",
+    "spectra_warehouse",
+    "spectra_emulator",
+];
+
+/// The layer that turns Spectra's `tracing` spans (and events, as span events) at `info` and
+/// above into OpenTelemetry spans, whatever `RUST_LOG` says about log lines.
+pub fn trace_layer<S>(tracer: SdkTracer) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let targets = TRACED.iter().fold(Targets::new(), |t, name| t.with_target(*name, LevelFilter::INFO));
+    tracing_opentelemetry::layer().with_tracer(tracer).with_filter(targets)
 }
 
 /// The periodic reader that pushes metrics over OTLP, on the current Tokio runtime.

@@ -7,6 +7,8 @@ use serde_json::json;
 
 use crate::browser::Browser;
 use crate::common::*;
+use spectra_local::{QUEUE_FILE, QueueConfig, SqliteQueue, WORK_QUEUE};
+use spectra_worker::ports::{OutgoingMessage, Queue};
 
 /// Creates a bulk job through the API as `tenant`; its id.
 async fn create(api: &Api, key: &str, tenant: &str, body: serde_json::Value) -> String {
@@ -26,16 +28,7 @@ fn operators_list_filter_open_and_abort_jobs_in_a_browser() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let api = Api::at(&up.addr);
-        let export = json!({"operation": "query", "object": "t", "query": "SELECT * FROM t"});
-        let done = create(&api, &acme, TENANT, export.clone()).await;
-        let failed =
-            create(&api, &acme, TENANT, json!({"operation": "query", "object": "t", "query": "SELECT nope FROM t"}))
-                .await;
-        let open = create(&api, &acme, TENANT, json!({"operation": "insert", "object": "t"})).await;
-        let theirs = create(&api, &globex, "globex", export).await;
-        for (key, tenant, job) in [(&acme, TENANT, &done), (&acme, TENANT, &failed), (&globex, "globex", &theirs)] {
-            api.done(key, tenant, job).await;
-        }
+        let Seeded { failed, open, theirs } = seed(&api, &data, &acme, &globex).await;
         // A tenant's key is not an operator's.
         let as_tenant = api.http.get(format!("{}/dashboard", api.base)).bearer_auth(&acme).send().await.unwrap();
         assert_eq!(as_tenant.status(), 401);
@@ -53,6 +46,11 @@ fn operators_list_filter_open_and_abort_jobs_in_a_browser() {
         // Every tenant's jobs, newest change first, with the tiles above.
         assert_eq!(browser.all("tr[data-job]").await.len(), 4, "{}", browser.text("body").await);
         assert!(browser.text("#tile-failed").await.starts_with('1'), "{}", browser.text("#tile-failed").await);
+        assert!(
+            browser.text("#tile-dead-letters").await.starts_with('1'),
+            "{}",
+            browser.text("#tile-dead-letters").await
+        );
         browser.fill("#f-tenant", "globex").await;
         browser.click_through("#apply").await;
         let rows = browser.all("tr[data-job]").await;
@@ -80,6 +78,33 @@ fn operators_list_filter_open_and_abort_jobs_in_a_browser() {
         save(&browser.screenshot().await);
         browser.close().await;
     });
+}
+
+/// The jobs the test looks at.
+struct Seeded {
+    failed: String,
+    open: String,
+    theirs: String,
+}
+
+/// Two complete exports (one per tenant), a failed one, an Open insert, and a dead letter.
+async fn seed(api: &Api, data: &std::path::Path, acme: &str, globex: &str) -> Seeded {
+    let export = json!({"operation": "query", "object": "t", "query": "SELECT * FROM t"});
+    let done = create(api, acme, TENANT, export.clone()).await;
+    let failed =
+        create(api, acme, TENANT, json!({"operation": "query", "object": "t", "query": "SELECT nope FROM t"})).await;
+    let open = create(api, acme, TENANT, json!({"operation": "insert", "object": "t"})).await;
+    let theirs = create(api, globex, "globex", export).await;
+    for (key, tenant, job) in [(acme, TENANT, &done), (acme, TENANT, &failed), (globex, "globex", &theirs)] {
+        api.done(key, tenant, job).await;
+    }
+    // A message no one can read, which the worker dead-letters: the tile counts the queue's.
+    let queue = SqliteQueue::open(&data.join(QUEUE_FILE), WORK_QUEUE, QueueConfig::default()).await.unwrap();
+    queue.send(OutgoingMessage::new("not a message")).await.unwrap();
+    while queue.dead_letter_count().await.unwrap() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Seeded { failed, open, theirs }
 }
 
 /// Keeps the screenshot as a test artifact.

@@ -133,6 +133,10 @@ impl Queue for FaultyQueue {
         self.inner.system()
     }
 
+    async fn dead_letter_count(&self) -> Result<u64, QueueError> {
+        self.inner.dead_letter_count().await
+    }
+
     async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError> {
         self.inner.send(message).await
     }

@@ -332,6 +332,27 @@ impl Queue for SqsQueue {
         }
     }
 
+    /// Visible, in flight (someone is reading them) and delayed: every message the DLQ holds.
+    async fn dead_letter_count(&self) -> Result<u64, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as Name;
+        let counted = [
+            Name::ApproximateNumberOfMessages,
+            Name::ApproximateNumberOfMessagesNotVisible,
+            Name::ApproximateNumberOfMessagesDelayed,
+        ];
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.dead_letter_url)
+            .set_attribute_names(Some(counted.to_vec()))
+            .send()
+            .await
+            .map_err(|e| unavailable_or_invalid(classify(&e)))?;
+        let attributes = out.attributes();
+        let count = |name: &Name| attributes.and_then(|a| a.get(name)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        Ok(counted.iter().map(count).sum())
+    }
+
     async fn dead_letter(&self, receipt: &str, reason: &str) -> Result<(), QueueError> {
         let (body, mut attributes) = {
             let held = self.held();

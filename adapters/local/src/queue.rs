@@ -308,6 +308,18 @@ impl Queue for SqliteQueue {
         Ok(())
     }
 
+    async fn dead_letter_count(&self) -> Result<u64, QueueError> {
+        let name = Arc::clone(&self.name);
+        self.db
+            .call(move |conn| {
+                let n: i64 =
+                    conn.query_row("SELECT COUNT(*) FROM queue_dead_letters WHERE queue = ?1", [&*name], |r| r.get(0))?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await
+            .map_err(QueueError::from)
+    }
+
     async fn dead_letter(&self, receipt: &str, reason: &str) -> Result<(), QueueError> {
         let (receipt, reason) = (receipt.to_owned(), reason.to_owned());
         let moved = self

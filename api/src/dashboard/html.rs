@@ -117,9 +117,11 @@ fn tiles_html(t: &Tiles) -> String {
         format!("<div class=\"tile\" id=\"tile-{id}\"><b>{}</b>{}</div>", esc(&value), esc(label))
     };
     format!(
-        "<div class=\"tiles\">{}{}{}{}{}</div>",
+        "<div class=\"tiles\">{}{}{}{}{}{}{}</div>",
         tile("rate", "jobs per minute (15 min)", format!("{:.1}", t.per_minute)),
         tile("running", "running / statement limit", format!("{}{limit}", t.running)),
+        tile("waiting", "waiting for a statement slot", t.waiting.to_string()),
+        tile("dead-letters", "dead letters", t.dead_letters.map_or_else(|| "?".to_owned(), |n| n.to_string())),
         tile("failed", "failed (last hour)", t.failed.to_string()),
         tile("p50", "p50 end to end (last hour)", secs(t.p50)),
         tile("p95", "p95 end to end (last hour)", secs(t.p95)),

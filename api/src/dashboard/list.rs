@@ -93,6 +93,10 @@ pub(crate) struct Tiles {
     pub running: usize,
     /// The warehouse's active-statement limit, when this process knows it.
     pub limit: Option<usize>,
+    /// Jobs ready to run whose statement is not submitted yet (throttling shows here first).
+    pub waiting: usize,
+    /// Messages in the work queue's dead-letter queue (`None` when it could not be read).
+    pub dead_letters: Option<u64>,
     /// Jobs that failed in the last hour.
     pub failed: usize,
     /// End-to-end seconds (creation to completion) of the last hour's completed jobs: p50, p95.
@@ -108,6 +112,8 @@ pub(crate) async fn tiles(app: &AppState) -> Result<Tiles, PageError> {
     let recent = store.recent(&all_states(), now - Duration::minutes(15), now, 1000).await.map_err(unavailable)?;
     let created = recent.iter().filter(|j| j.created_at() >= now - Duration::minutes(15)).count();
     let running = store.recent(&of(Phase::Running), now - Duration::days(7), now, 1000).await.map_err(unavailable)?;
+    let waiting = store.recent(&of(Phase::Ready), now - Duration::days(7), now, 1000).await.map_err(unavailable)?;
+    let dead_letters = app.producer.platform().queue.dead_letter_count().await.ok();
     let hour = now - Duration::hours(1);
     let failed = store.recent(&of(Phase::Failed), hour, now, 1000).await.map_err(unavailable)?;
     let complete = store.recent(&of(Phase::Complete), hour, now, 1000).await.map_err(unavailable)?;
@@ -117,6 +123,8 @@ pub(crate) async fn tiles(app: &AppState) -> Result<Tiles, PageError> {
         per_minute: created as f64 / 15.0,
         running: running.len(),
         limit: app.statement_limit,
+        waiting: waiting.len(),
+        dead_letters,
         failed: failed.len(),
         p50: quantile(&times, 0.50),
         p95: quantile(&times, 0.95),

@@ -142,6 +142,7 @@ pub async fn dead_letter_moves_a_held_message<F: QueueFixture>(f: &F) {
     let held = q.receive(1, Duration::from_secs(2), LONG).await.unwrap().remove(0);
     q.dead_letter(&held.receipt, "body is not JSON").await.unwrap();
     assert!(q.receive(1, Duration::ZERO, LONG).await.unwrap().is_empty());
+    assert_eq!(q.dead_letter_count().await.unwrap(), 1, "the dead-letter queue counts it");
     assert_eq!(f.dead_letter_bodies(&q).await, ["{not json"]);
     assert!(matches!(q.dead_letter(&held.receipt, "again").await, Err(QueueError::LostOwnership)));
 }

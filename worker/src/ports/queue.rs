@@ -144,6 +144,10 @@ pub trait Queue: Send + Sync {
     /// for long handlers, or `Duration::ZERO` to release it for immediate redelivery.
     async fn extend(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError>;
 
+    /// How many messages the dead-letter queue holds (approximately, on SQS): what operators
+    /// must look at.
+    async fn dead_letter_count(&self) -> Result<u64, QueueError>;
+
     /// Moves a held message to the dead-letter queue with a reason, now.
     async fn dead_letter(&self, receipt: &str, reason: &str) -> Result<(), QueueError>;
 }
