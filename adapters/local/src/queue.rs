@@ -117,11 +117,15 @@ impl SqliteQueue {
 
     /// Messages waiting or in flight (not dead-lettered).
     pub async fn depth(&self) -> Result<u64, QueueError> {
+        self.count("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1").await
+    }
+
+    /// The count `sql` (with this queue's name as `?1`) answers.
+    async fn count(&self, sql: &'static str) -> Result<u64, QueueError> {
         let name = Arc::clone(&self.name);
         self.db
             .call(move |conn| {
-                let n: i64 =
-                    conn.query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", [&*name], |r| r.get(0))?;
+                let n: i64 = conn.query_row(sql, [&*name], |r| r.get(0))?;
                 Ok(u64::try_from(n).unwrap_or(0))
             })
             .await
@@ -309,15 +313,7 @@ impl Queue for SqliteQueue {
     }
 
     async fn dead_letter_count(&self) -> Result<u64, QueueError> {
-        let name = Arc::clone(&self.name);
-        self.db
-            .call(move |conn| {
-                let n: i64 =
-                    conn.query_row("SELECT COUNT(*) FROM queue_dead_letters WHERE queue = ?1", [&*name], |r| r.get(0))?;
-                Ok(u64::try_from(n).unwrap_or(0))
-            })
-            .await
-            .map_err(QueueError::from)
+        self.count("SELECT COUNT(*) FROM queue_dead_letters WHERE queue = ?1").await
     }
 
     async fn dead_letter(&self, receipt: &str, reason: &str) -> Result<(), QueueError> {

@@ -169,20 +169,21 @@ pub async fn lists_pages_and_filters<F: JobStoreFixture>(f: &F) {
     assert!(matches!(s.list(&acme, &ListFilter::default(), 101, None).await, Err(StoreError::Invalid(_))));
 }
 
+/// Stores an insert job of `t` created at minute 0 and closed (UploadComplete) at `minute`.
+async fn closed(s: &dyn JobStore, t: &str, minute: i64) -> Job {
+    let job = bulk_job(&tenant(t), "insert", at(0));
+    let moved = next(&job, JobEvent::UploadCompleted, at(minute));
+    s.create(&job).await.unwrap();
+    assert_eq!(s.update(&job, &moved).await.unwrap(), UpdateOutcome::Updated);
+    moved
+}
+
 /// Stale scans find jobs stuck in the given states across tenants, oldest first.
 pub async fn scans_stale_jobs<F: JobStoreFixture>(f: &F) {
     let s = f.store().await;
-    let stuck = |t: &str, minute| {
-        let job = bulk_job(&tenant(t), "insert", at(0));
-        (job.clone(), next(&job, JobEvent::UploadCompleted, at(minute)))
-    };
-    let (old_a, stuck_a) = stuck("acme", 5);
-    let (old_b, stuck_b) = stuck("other", 2);
-    let (old_c, fresh) = stuck("acme", 50);
-    for (old, new) in [(&old_a, &stuck_a), (&old_b, &stuck_b), (&old_c, &fresh)] {
-        s.create(old).await.unwrap();
-        assert_eq!(s.update(old, new).await.unwrap(), UpdateOutcome::Updated);
-    }
+    let stuck_a = closed(&s, "acme", 5).await;
+    let stuck_b = closed(&s, "other", 2).await;
+    closed(&s, "acme", 50).await;
     s.create(&bulk_job(&tenant("acme"), "insert", at(1))).await.unwrap(); // Open, not asked for
     let states = [AnyState::Bulk(BulkState::UploadComplete), AnyState::Bulk(BulkState::InProgress)];
     let found = s.scan_stale(&states, at(30), 10, None).await.unwrap();
@@ -228,17 +229,9 @@ pub async fn stale_scans_page_through_ties<F: JobStoreFixture>(f: &F) {
 /// most recent change first.
 pub async fn lists_recent_jobs_across_tenants<F: JobStoreFixture>(f: &F) {
     let s = f.store().await;
-    let moved = |t: &str, minute| {
-        let job = bulk_job(&tenant(t), "insert", at(0));
-        (job.clone(), next(&job, JobEvent::UploadCompleted, at(minute)))
-    };
-    let (old_a, a) = moved("acme", 5);
-    let (old_b, b) = moved("other", 9);
-    let (old_c, late) = moved("acme", 40);
-    for (old, new) in [(&old_a, &a), (&old_b, &b), (&old_c, &late)] {
-        s.create(old).await.unwrap();
-        assert_eq!(s.update(old, new).await.unwrap(), UpdateOutcome::Updated);
-    }
+    let a = closed(&s, "acme", 5).await;
+    let b = closed(&s, "other", 9).await;
+    let late = closed(&s, "acme", 40).await;
     let open = bulk_job(&tenant("third"), "insert", at(7));
     s.create(&open).await.unwrap();
     let ready = [AnyState::Bulk(BulkState::UploadComplete)];
