@@ -93,6 +93,9 @@ mod tests {
         assert_ne!(w.execute(request).await.unwrap(), ended, "its client token is forgotten too");
         assert!(w.cancel(&running).await.unwrap());
         w.wait(&running, Duration::from_secs(60)).await.unwrap();
+        // The cancelled statement's thread may still be saving its end: let it finish and close
+        // the file before it is opened again (else the two instances race on its WAL).
+        assert_eq!(w.stop(Duration::from_secs(30)).await, 0);
         drop(w);
 
         // And it is gone from the ledger: a reopened warehouse does not know it either.
