@@ -12,13 +12,9 @@ use tracing::Span;
 pub(crate) fn server_span(request: &Request, id: &str) -> Span {
     let method = request.method().as_str();
     let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
-    let name = match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
-    };
     let span = tracing::info_span!(
         "request",
-        otel.name = name,
+        otel.name = tracing::field::Empty,
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
         id = %id,
@@ -30,6 +26,10 @@ pub(crate) fn server_span(request: &Request, id: &str) -> Span {
         url.scheme = "http",
         http.response.status_code = tracing::field::Empty,
     );
+    spectra_worker::trace::name(&span, || match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    });
     let parent =
         request.headers().get("traceparent").and_then(|v| v.to_str().ok()).and_then(|v| TraceParent::parse(v).ok());
     spectra_worker::trace::set_parent(&span, parent.as_ref());

@@ -176,7 +176,7 @@ pub async fn send_command(
     let queue = platform.queue.destination();
     let span = tracing::info_span!(
         "send",
-        otel.name = format!("send {queue}"),
+        otel.name = tracing::field::Empty,
         otel.kind = "producer",
         messaging.system = platform.queue.system(),
         messaging.operation.type = "send",
@@ -185,6 +185,7 @@ pub async fn send_command(
         messaging.message.id = tracing::field::Empty,
         spectra.job.id = %job.job_id(),
     );
+    trace::name(&span, || format!("send {queue}"));
     let message = span.in_scope(|| command_message(job, command, traceparent))?;
     let id = platform.queue.send(message).instrument(span.clone()).await?;
     span.record("messaging.message.id", id.as_str());

@@ -44,7 +44,7 @@ pub fn process(queue: &dyn Queue, message: &ReceivedMessage, received: &SpanCont
     let name = queue.destination();
     let span = tracing::info_span!(
         "message",
-        otel.name = format!("process {name}"),
+        otel.name = tracing::field::Empty,
         otel.kind = "consumer",
         messaging.system = queue.system(),
         messaging.operation.type = "process",
@@ -54,6 +54,7 @@ pub fn process(queue: &dyn Queue, message: &ReceivedMessage, received: &SpanCont
         id = %message.id,
         receive_count = message.receive_count,
     );
+    trace::name(&span, || format!("process {name}"));
     if trace::enabled() {
         let sent_in =
             message.attributes.get("traceparent").and_then(|v| spectra_state_machine::TraceParent::parse(v).ok());

@@ -41,6 +41,14 @@ pub fn current_context() -> Context {
     Span::current().context()
 }
 
+/// Names `span` for OpenTelemetry (its `otel.name`, declared `Empty`), only when traces are
+/// exported: the names are formatted per request and per message, which logs do not need.
+pub fn name(span: &Span, name: impl FnOnce() -> String) {
+    if enabled() {
+        span.record("otel.name", name());
+    }
+}
+
 /// The OpenTelemetry context of `span` (invalid when tracing is off).
 pub fn span_context_of(span: &Span) -> SpanContext {
     if !enabled() {

@@ -25,15 +25,17 @@ impl TracedWarehouse {
 
     fn span(&self, operation: &'static str, statement: Option<&str>) -> Span {
         let system = self.inner.system();
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "warehouse",
-            otel.name = format!("{operation} {system}"),
+            otel.name = tracing::field::Empty,
             otel.kind = "client",
             otel.status_code = tracing::field::Empty,
             db.system.name = system,
             db.operation.name = operation,
             spectra.statement.id = statement,
-        )
+        );
+        crate::trace::name(&span, || format!("{operation} {system}"));
+        span
     }
 }
 

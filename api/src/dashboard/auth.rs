@@ -31,9 +31,7 @@ impl OperatorToken {
     }
 
     fn accepts(&self, token: &str) -> bool {
-        let hash = hash_key(token);
-        // Compared in time independent of where the first difference is.
-        hash.len() == self.hash.len() && hash.bytes().zip(self.hash.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        crate::auth::same(hash_key(token).as_bytes(), self.hash.as_bytes())
     }
 }
 
