@@ -17,7 +17,12 @@ use crate::layers::Layers;
 use crate::serve;
 
 /// The application AWS mode's settings describe, with the worker's and the API's flags.
-async fn connect(layers: &Layers, settings: Settings, worker: WorkerConfig, api: ApiConfig) -> anyhow::Result<App> {
+pub(crate) async fn connect(
+    layers: &Layers,
+    settings: Settings,
+    worker: WorkerConfig,
+    api: ApiConfig,
+) -> anyhow::Result<App> {
     let aws = settings_of(layers)?;
     Ok(App::aws(AwsConfig { aws, settings, worker, api }).await?)
 }

@@ -21,6 +21,8 @@ mod duration;
 #[cfg(feature = "emulator")]
 mod emulator;
 mod keys;
+#[cfg(feature = "aws")]
+mod lambda;
 mod layers;
 mod logging;
 #[cfg(feature = "embedded")]
@@ -43,7 +45,9 @@ use spectra::telemetry::otlp;
 use crate::cli::{Cli, Cmd};
 use crate::layers::Layers;
 
-async fn run(cli: Cli, layers: &Layers) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, layers: &Layers, telemetry: otlp::Flusher) -> anyhow::Result<ExitCode> {
+    #[cfg(not(feature = "aws"))]
+    let _ = telemetry;
     match cli.command {
         #[cfg(feature = "embedded")]
         Cmd::Sql(args) => sql::run(args).await,
@@ -56,6 +60,8 @@ async fn run(cli: Cli, layers: &Layers) -> anyhow::Result<ExitCode> {
         Cmd::Worker(args) => aws_mode::run_worker(args, layers).await,
         #[cfg(feature = "aws")]
         Cmd::Api(args) => aws_mode::run_api(args, layers).await,
+        #[cfg(feature = "aws")]
+        Cmd::Lambda(args) => lambda::run(args, layers, telemetry).await,
         #[cfg(feature = "emulator")]
         Cmd::RedshiftEmulator(args) => emulator::run(args).await,
         #[cfg(all(feature = "aws", feature = "embedded"))]
@@ -73,7 +79,7 @@ fn is_long_running(command: &Cmd) -> bool {
         #[cfg(feature = "embedded")]
         Cmd::Up(_) => true,
         #[cfg(feature = "aws")]
-        Cmd::Worker(_) | Cmd::Api(_) => true,
+        Cmd::Worker(_) | Cmd::Api(_) | Cmd::Lambda(_) => true,
         #[cfg(feature = "emulator")]
         Cmd::RedshiftEmulator(_) => true,
         #[cfg(all(feature = "aws", feature = "embedded"))]
@@ -102,7 +108,7 @@ fn init_telemetry(cli: &Cli, command: &str) -> anyhow::Result<otlp::Exporting> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().collect();
+    let args = as_bootstrap(std::env::args_os().collect());
     let layers = match Layers::load(&args) {
         Ok(layers) => layers,
         Err(error) => return fail(&error),
@@ -117,7 +123,7 @@ fn main() -> ExitCode {
             let _entered = rt.enter();
             init_telemetry(&cli, &command)?
         };
-        let outcome = rt.block_on(run(cli, &layers));
+        let outcome = rt.block_on(run(cli, &layers, exporting.flusher()));
         rt.block_on(exporting.shutdown());
         // A blocking thread can outlive its command: `spectra up` gives a statement that ignores
         // interrupts up to its shutdown deadline, then exits without it (the ledger fails it at
@@ -126,6 +132,19 @@ fn main() -> ExitCode {
         outcome
     });
     outcome.unwrap_or_else(|error| fail(&error))
+}
+
+/// A Lambda custom runtime starts the file named `bootstrap` with no arguments: the binary
+/// installed under that name (`infra/README.md`) runs `spectra lambda` then.
+fn as_bootstrap(mut args: Vec<OsString>) -> Vec<OsString> {
+    let named_bootstrap = args
+        .first()
+        .and_then(|program| std::path::Path::new(program).file_name())
+        .is_some_and(|name| name == "bootstrap");
+    if cfg!(feature = "aws") && named_bootstrap && args.len() == 1 {
+        args.push("lambda".into());
+    }
+    args
 }
 
 /// The binary edge: one line with the whole cause chain, no backtrace, exit 1.

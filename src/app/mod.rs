@@ -129,10 +129,22 @@ impl App {
     /// (so that a restart counts on from where this process stopped). Call it last, once the
     /// server and the worker have stopped.
     pub async fn flush(&self) {
-        self.events.flush().await;
+        self.flush_events().await;
         if let Err(e) = self.api.rates.flush(chrono::Utc::now()).await {
             tracing::warn!(error = %e, "rate counts not written at shutdown; a restart may admit up to one flush interval more");
         }
+    }
+
+    /// Sends the lifecycle events still batched in memory: a function invocation answers
+    /// only once they are out (its environment may freeze right after).
+    pub async fn flush_events(&self) {
+        self.events.flush().await;
+    }
+
+    /// The worker's message handlers on this application's ports, with no faults injected:
+    /// what a function invocation runs its batch through.
+    pub fn message_handler(&self) -> Arc<Worker> {
+        Arc::new(Worker::new(self.platform.clone(), self.warehouse.clone()))
     }
 
     /// The REST API, the platform's own routes and `/metrics`, ready to serve.

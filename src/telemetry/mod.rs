@@ -45,6 +45,15 @@ pub fn install(push: Option<PeriodicReader<MetricExporter>>, resource: Resource)
     })
 }
 
+/// Pushes the metrics now (when exported), the provider running on.
+fn flush_metrics() {
+    if let Some(metrics) = INSTALLED.get()
+        && let Err(e) = metrics.provider.force_flush()
+    {
+        tracing::debug!(error = %e, "metrics flush");
+    }
+}
+
 /// Pushes the last metrics (when exported) and stops the provider; called once, at exit.
 fn shutdown_metrics() {
     if let Some(metrics) = INSTALLED.get()

@@ -110,6 +110,39 @@ impl Exporting {
     }
 }
 
+/// Sends what is batched now without stopping the exporters: a Lambda function's environment
+/// may be frozen (or never thawed) once an invocation has answered, so each invocation flushes
+/// before it returns.
+#[derive(Debug, Clone, Default)]
+pub struct Flusher {
+    tracer: Option<SdkTracerProvider>,
+}
+
+impl Exporting {
+    /// A handle that flushes these exporters (cheap to clone).
+    pub fn flusher(&self) -> Flusher {
+        Flusher { tracer: self.tracer.clone() }
+    }
+}
+
+impl Flusher {
+    /// Exports the batched spans and the metrics (bounded by [`FLUSH_DEADLINE`]).
+    pub async fn flush(&self) {
+        let tracer = self.tracer.clone();
+        let flush = tokio::task::spawn_blocking(move || {
+            if let Some(tracer) = &tracer
+                && let Err(e) = tracer.force_flush()
+            {
+                tracing::warn!(error = %e, "could not flush the spans");
+            }
+            super::flush_metrics();
+        });
+        if tokio::time::timeout(FLUSH_DEADLINE * 2, flush).await.is_err() {
+            tracing::warn!("telemetry was still flushing at its deadline; answering without it");
+        }
+    }
+}
+
 /// The resource every signal describes: the variables' `service.name` and attributes, or
 /// `service.name=<default_name>` (`spectra-worker`, `spectra-api`, ...: the command, so that the
 /// API and its workers are told apart); `service.version` this build's.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Up, aws_stack_turn, download, serve_with_env};
 
-fn stack(name: &str) -> String {
+pub(crate) fn stack(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test"))
 }
 
@@ -20,8 +20,8 @@ pub(crate) struct Chain {
     worker: Option<Up>,
     _config: tempfile::NamedTempFile,
     base: String,
-    http: reqwest::Client,
-    data: aws_sdk_redshiftdata::Client,
+    pub(crate) http: reqwest::Client,
+    pub(crate) data: aws_sdk_redshiftdata::Client,
     key: String,
 }
 
@@ -34,12 +34,30 @@ impl Chain {
 
     /// The chain with `env` added to both processes' environment.
     pub(crate) async fn start_with(env: Vec<(String, String)>) -> Self {
+        Self::start_processes(env, true).await
+    }
+
+    /// The API alone, no worker: the jobs move only when something else handles the queue's
+    /// messages (the Lambda function's tests invoke it for that).
+    pub(crate) async fn start_api_only() -> Self {
+        Self::start_processes(Vec::new(), false).await
+    }
+
+    /// The config file both processes read (the Data API target); keep it while they run.
+    pub(crate) fn config_path(&self) -> &std::path::Path {
+        self._config.path()
+    }
+
+    async fn start_processes(env: Vec<(String, String)>, with_worker: bool) -> Self {
         let config = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(config.path(), TARGET).unwrap();
         let path = config.path().to_str().unwrap().to_owned();
         let (api, worker) = tokio::task::spawn_blocking(move || {
             let api =
                 serve_with_env(&["api", "--listen", "127.0.0.1:0", "--config", &path], "listening on http://", &env);
+            if !with_worker {
+                return (api, None);
+            }
             let worker = serve_with_env(
                 &[
                     "worker",
@@ -55,7 +73,7 @@ impl Chain {
                 "worker running",
                 &env,
             );
-            (api, worker)
+            (api, Some(worker))
         })
         .await
         .unwrap();
@@ -68,7 +86,7 @@ impl Chain {
         Self {
             base: format!("http://{}", api.addr),
             api: Some(api),
-            worker: Some(worker),
+            worker,
             _config: config,
             http: reqwest::Client::new(),
             data: aws_sdk_redshiftdata::Client::new(&sdk),
@@ -76,7 +94,7 @@ impl Chain {
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -102,7 +120,7 @@ impl Chain {
         page.records().first().and_then(|row| row.first()).and_then(|f| f.as_long_value().ok()).copied()
     }
 
-    async fn submit(&self, sql: &str) -> String {
+    pub(crate) async fn submit(&self, sql: &str) -> String {
         let out = self.data.execute_statement().cluster_identifier("local").database("dev").db_user("admin").sql(sql);
         out.send().await.unwrap().id.unwrap()
     }

@@ -10,6 +10,8 @@ mod chaos;
 mod cli;
 mod common;
 mod dashboard;
+mod lambda;
+mod lambda_runtime;
 mod metrics;
 mod otlp;
 mod python_client;

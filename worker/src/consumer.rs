@@ -30,7 +30,7 @@ use crate::messaging_spans;
 use crate::ports::{MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
 
 /// SQS's longest message delay; deferrals are capped to it.
-const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 
 /// How the consumer runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

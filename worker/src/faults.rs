@@ -133,6 +133,10 @@ impl Queue for FaultyQueue {
         self.inner.system()
     }
 
+    fn adopt(&self, message: &ReceivedMessage, visibility: Duration) {
+        self.inner.adopt(message, visibility);
+    }
+
     async fn dead_letter_count(&self) -> Result<u64, QueueError> {
         self.inner.dead_letter_count().await
     }

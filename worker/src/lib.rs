@@ -17,7 +17,8 @@
 //!   [`metrics`]: what it counts (jobs created and ended), on the OpenTelemetry API.
 //! - [`producer`]: create, upload, close, abort, get, list, results — for producers and the API.
 //! - [`handler`]: the worker's level-triggered message handlers; [`consumer`]: the loop that
-//!   feeds them; [`coalesce`]: their acknowledgements and lifecycle events sent in shared batch
+//!   feeds them; [`invocation`]: the same handlers for a batch handed to a function (AWS
+//!   Lambda); [`coalesce`]: their acknowledgements and lifecycle events sent in shared batch
 //!   calls; [`reconciler`]: the sweep that catches lost events and deadlines.
 //! - [`upload`], [`results`]: what the worker reads from uploads and writes as results.
 //! - [`faults`]: fault injection at the worker's edges, for `spectra chaos`.
@@ -30,6 +31,7 @@ pub mod contract;
 pub mod driver;
 pub mod faults;
 pub mod handler;
+pub mod invocation;
 pub mod messages;
 pub mod messaging_spans;
 pub mod metrics;

@@ -353,6 +353,18 @@ impl Queue for SqsQueue {
         Ok(counted.iter().map(count).sum())
     }
 
+    /// Held like a received message, so that `dead_letter` finds its body by receipt and
+    /// `extend` knows until when the receipt owns it.
+    fn adopt(&self, message: &ReceivedMessage, visibility: Duration) {
+        let held = Held {
+            id: message.id.clone(),
+            body: message.body.clone(),
+            attributes: message.attributes.clone(),
+            until: Instant::now() + visibility.min(MAX_VISIBILITY),
+        };
+        self.held().insert(message.receipt.clone(), held);
+    }
+
     async fn dead_letter(&self, receipt: &str, reason: &str) -> Result<(), QueueError> {
         let (body, mut attributes) = {
             let held = self.held();

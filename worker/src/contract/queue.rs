@@ -26,6 +26,9 @@ pub trait QueueFixture: Send + Sync {
     fn exclusive_receives(&self) -> bool {
         true
     }
+    /// Another handle on `queue` that shares nothing in memory with it, as another process
+    /// would have (a Lambda function is handed messages its event source mapping received).
+    async fn reopen(&self, queue: &Self::Queue) -> Self::Queue;
 }
 
 const LONG: Duration = Duration::from_secs(30);
@@ -147,6 +150,26 @@ pub async fn dead_letter_moves_a_held_message<F: QueueFixture>(f: &F) {
     assert!(matches!(q.dead_letter(&held.receipt, "again").await, Err(QueueError::LostOwnership)));
 }
 
+/// A message received by another handle (Lambda's poller) and adopted here can be released,
+/// and dead-lettered, by its receipt.
+pub async fn settles_an_adopted_message<F: QueueFixture>(f: &F) {
+    let q = f.queue(5).await;
+    let here = f.reopen(&q).await;
+    q.send(msg("released")).await.unwrap();
+    let polled = q.receive(1, Duration::from_secs(2), LONG).await.unwrap().remove(0);
+    here.adopt(&polled, LONG);
+    here.extend(&polled.receipt, Duration::ZERO).await.unwrap();
+    // The poller's next receive (a fresh handle: the first one still counts the message as its
+    // own, as a poller that handed it on would not).
+    let poller = f.reopen(&q).await;
+    let again = poller.receive(1, Duration::from_secs(2), LONG).await.unwrap().remove(0);
+    assert_eq!((again.body.as_str(), again.receive_count), ("released", 2), "released at once");
+    here.adopt(&again, LONG);
+    here.dead_letter(&again.receipt, "poison").await.unwrap();
+    assert!(poller.receive(1, Duration::ZERO, LONG).await.unwrap().is_empty());
+    assert_eq!(f.dead_letter_bodies(&q).await, ["released"]);
+}
+
 /// A delayed message is not delivered before its delay.
 pub async fn delays_delivery<F: QueueFixture>(f: &F) {
     let q = f.queue(5).await;
@@ -226,6 +249,7 @@ macro_rules! queue_contract_tests {
             release_redelivers_at_once,
             dead_letters_after_max_receives,
             dead_letter_moves_a_held_message,
+            settles_an_adopted_message,
             delays_delivery,
             long_poll_sees_messages_sent_while_waiting,
             concurrent_consumers_never_share,

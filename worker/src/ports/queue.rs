@@ -150,4 +150,12 @@ pub trait Queue: Send + Sync {
 
     /// Moves a held message to the dead-letter queue with a reason, now.
     async fn dead_letter(&self, receipt: &str, reason: &str) -> Result<(), QueueError>;
+
+    /// Takes over a message that something else received for this process — AWS Lambda's
+    /// event source mapping polls SQS and hands the function the messages — so that `extend`
+    /// and `dead_letter` work on it as on one `receive` returned, for `visibility` from now.
+    /// Queues that settle by receipt alone (the embedded one) need nothing: the default.
+    fn adopt(&self, message: &ReceivedMessage, visibility: Duration) {
+        let _ = (message, visibility);
+    }
 }

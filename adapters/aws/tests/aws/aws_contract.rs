@@ -26,6 +26,9 @@ impl QueueFixture for Moto {
     async fn dead_letter_bodies(&self, queue: &SqsQueue) -> Vec<String> {
         self.drain(queue.dead_letter_url()).await
     }
+    async fn reopen(&self, queue: &SqsQueue) -> SqsQueue {
+        SqsQueue::new(self.sqs(), queue.url()).await.unwrap()
+    }
     /// SQS standard queues are at-least-once, and moto's threaded server marks a message
     /// received without a lock, so two concurrent receives can both take it (seen once in CI
     /// under load: one of 60 messages twice).

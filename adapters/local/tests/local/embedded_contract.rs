@@ -35,6 +35,9 @@ impl QueueFixture for Embedded {
     async fn dead_letter_bodies(&self, queue: &SqliteQueue) -> Vec<String> {
         queue.dead_letters().await.unwrap().into_iter().map(|d| d.body).collect()
     }
+    async fn reopen(&self, _queue: &SqliteQueue) -> SqliteQueue {
+        SqliteQueue::open(&self.dir.path().join("queue.sqlite"), "work", QueueConfig { max_receives: 5 }).await.unwrap()
+    }
 }
 
 /// The batching decorators' linger here (shorter than in production: the suites ack and
@@ -59,6 +62,10 @@ impl QueueFixture for CoalescedEmbedded {
     async fn dead_letter_bodies(&self, _queue: &CoalescedAcks) -> Vec<String> {
         let inner = self.inner.lock().unwrap().clone().unwrap();
         self.embedded.dead_letter_bodies(&inner).await
+    }
+    async fn reopen(&self, _queue: &CoalescedAcks) -> CoalescedAcks {
+        let inner = self.inner.lock().unwrap().clone().unwrap();
+        CoalescedAcks::new(std::sync::Arc::new(self.embedded.reopen(&inner).await), LINGER)
     }
 }
 

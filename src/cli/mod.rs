@@ -1,5 +1,8 @@
 //! The command line: every subcommand, with the help text users see.
 
+#[cfg(feature = "aws")]
+mod aws;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +18,9 @@ use spectra_worker::reconciler;
 
 use crate::duration::{Span, parse_duration};
 use crate::logging::LogFormat;
+
+#[cfg(feature = "aws")]
+pub use self::aws::{ApiArgs, LambdaArgs, WorkerArgs};
 
 /// Spectra: run bulk data work against Amazon Redshift — an event-driven job worker, the REST API
 /// in front of it, and an embedded platform that runs both on one machine with no AWS account.
@@ -56,6 +62,14 @@ pub enum Cmd {
     /// Serve the REST API (Query, Job and Bulk APIs) on AWS, with the same settings as `worker`.
     #[cfg(feature = "aws")]
     Api(ApiArgs),
+    /// Run as an AWS Lambda function (custom runtime, `provided.al2023`): SQS batches from the
+    /// work queue's event source mapping go through the same handlers as `worker`, answered
+    /// with partial batch failures; an EventBridge schedule's invocation runs one reconciler
+    /// sweep. Same settings as `worker`; the receive options (loops, in-flight, receive wait,
+    /// visibility) are the mapping's there and are ignored. A binary named `bootstrap` runs
+    /// this command when started without arguments.
+    #[cfg(feature = "aws")]
+    Lambda(LambdaArgs),
     /// Serve the Redshift Data API (all 11 operations, AWS JSON 1.1, any credentials) on
     /// loopback, running the SQL for real on the embedded engine; UNLOAD/COPY go to an S3
     /// endpoint and WithEvent status changes to an EventBridge endpoint when given. Point
@@ -276,32 +290,6 @@ pub struct EmulatorArgs {
     /// The region named in events.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
-}
-
-/// `spectra worker`
-#[derive(Debug, Args)]
-pub struct WorkerArgs {
-    /// Worker settings.
-    #[command(flatten)]
-    pub worker: WorkerOptions,
-    /// Serve the worker's metrics as Prometheus text at `http://<address>/metrics` (port 0
-    /// picks a free port); off by default (a worker listens on nothing else).
-    #[arg(long, value_name = "ADDRESS", env = "SPECTRA_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
-}
-
-/// `spectra api`
-#[derive(Debug, Args)]
-pub struct ApiArgs {
-    /// Where to serve the REST API; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "SPECTRA_LISTEN")]
-    pub listen: SocketAddr,
-    /// Longest a synchronous query may wait for a free warehouse slot and run.
-    #[arg(long, default_value_t = Span(Settings::default().query_deadline), env = "SPECTRA_QUERY_DEADLINE")]
-    pub query_deadline: Span,
-    /// REST API settings: JWTs, rate limits.
-    #[command(flatten)]
-    pub api: ApiOptions,
 }
 
 /// `spectra bulk ...`
