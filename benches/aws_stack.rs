@@ -16,66 +16,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
-use std::process::{Child, Command, Stdio};
+#[path = "support/processes.rs"]
+mod processes;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use processes::{Process, cpu_seconds, need};
+
+/// `spectra <args>`, ready once it logged `ready`.
+fn spawn(args: &[&str], ready: &str) -> (Process, String, std::sync::mpsc::Receiver<String>) {
+    processes::spawn(env!("CARGO_BIN_EXE_spectra"), args, &[], ready)
+}
+
 const LATENCY_JOBS: usize = 30;
 const CPU_JOBS: usize = 200;
-
-fn need(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        eprintln!("{name} is not set: start the local stack first (see the top of benches/aws_stack.rs)");
-        std::process::exit(2)
-    })
-}
-
-/// user+sys CPU seconds of a process so far.
-fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / ticks
-}
-
-/// A child process that is killed when the bench ends, however it ends.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `spectra <args>` and waits for the log line `ready`; the later lines arrive on the
-/// channel.
-fn spawn(args: &[&str], ready: &str) -> (Process, String, std::sync::mpsc::Receiver<String>) {
-    use std::io::{BufRead, BufReader};
-    let child = Command::new(env!("CARGO_BIN_EXE_spectra"))
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Process(child);
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("the process ended").unwrap();
-        if let Some((_, rest)) = line.split_once(ready) {
-            let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                for line in lines.map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-            return (child, addr, rx);
-        }
-    }
-}
 
 struct Api {
     base: String,
@@ -161,13 +119,7 @@ async fn main() {
     need("AWS_ENDPOINT_URL");
     need("AWS_ENDPOINT_URL_REDSHIFT_DATA");
     need("SPECTRA_QUEUE_URL");
-    let ticks: f64 = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(100.0);
+    let ticks = processes::clock_ticks();
     let config = std::env::temp_dir().join(format!("spectra-bench-{}.env", std::process::id()));
     std::fs::write(&config, "SPECTRA_CLUSTER_IDENTIFIER=bench\nSPECTRA_DB_USER=spectra\n").unwrap();
     let config = config.to_str().unwrap().to_owned();

@@ -33,7 +33,8 @@ pub struct Cli {
     /// SPECTRA_EVENT_BUS, SPECTRA_IAM_ROLE, SPECTRA_CLUSTER_IDENTIFIER + SPECTRA_DB_USER or
     /// SPECTRA_SECRET_ARN, or SPECTRA_WORKGROUP_NAME [+ SPECTRA_SECRET_ARN], SPECTRA_DATABASE,
     /// SPECTRA_DB_USERS (tenant=user,...), SPECTRA_REGION, SPECTRA_AWS_ENDPOINT_URL,
-    /// SPECTRA_S3_FORCE_PATH_STYLE (`infra/spectra.yaml` sets them for the ECS service).
+    /// SPECTRA_S3_FORCE_PATH_STYLE (`infra/spectra.yaml` sets them for the ECS service or the
+    /// Lambda function).
     #[arg(long, global = true, value_name = "FILE", env = "SPECTRA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log lines as text (coloured only on a terminal) or as JSON objects, one per line.

@@ -85,7 +85,25 @@ fn check_environment(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()>
 
 impl Function {
     /// One invocation, in a span of its own; flushes what is batched before answering.
+    /// One invocation; flushes what is batched (its own span included) before answering.
     async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+        let deadline = deadline_of(event.context.deadline);
+        let answer = self.traced(event, deadline).await;
+        // Bounded by the deadline too: an invocation that answers late is failed as a whole by
+        // Lambda, and its whole batch would come back.
+        let flushed = async {
+            self.app.flush_events().await;
+            self.telemetry.flush().await;
+        };
+        if tokio::time::timeout_at(deadline, flushed).await.is_err() {
+            tracing::warn!("events or telemetry still flushing at the deadline; answering without them");
+        }
+        answer.map_err(|e| Diagnostic { error_type: "Spectra.UnknownPayload".into(), error_message: e.to_string() })
+    }
+
+    /// The answer, in the invocation's span — closed when this returns, so that the flush
+    /// exports it with the rest rather than at the next invocation.
+    async fn traced(&self, event: LambdaEvent<Value>, deadline: tokio::time::Instant) -> Result<Value, PayloadError> {
         let context = event.context;
         let span = tracing::info_span!(
             "invocation",
@@ -95,14 +113,11 @@ impl Function {
             faas.trigger = tracing::field::Empty,
         );
         trace::name(&span, || context.env_config.function_name.clone());
-        let deadline = deadline_of(context.deadline);
         let answer = self.answer(event.payload, deadline, &span).instrument(span.clone()).await;
-        self.app.flush_events().await;
-        self.telemetry.flush().await;
-        answer.map_err(|e| {
+        if let Err(e) = &answer {
             tracing::error!(parent: &span, error = %e, "invocation refused");
-            Diagnostic { error_type: "Spectra.UnknownPayload".into(), error_message: e.to_string() }
-        })
+        }
+        answer
     }
 
     async fn answer(

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::aws_chain::{Chain, stack};
 use crate::common::{Up, aws_stack_turn, serve_with_env};
 use crate::lambda_runtime::{Mapping, Record, RuntimeApi, batch, failures};
+use crate::otlp::Collector;
 
 /// How long the function gets per invocation (Lambda's timeout), and what the mapping hides
 /// received messages for (the queue's visibility timeout, at least the function's).
@@ -27,16 +28,22 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// With `env` added to the function's environment.
+    async fn start_with(extra: Vec<(String, String)>) -> Self {
         let chain = Chain::start_api_only().await;
         let runtime = RuntimeApi::start().await;
         let path = chain.config_path().to_str().unwrap().to_owned();
-        let env = runtime.environment();
+        let mut env = runtime.environment();
+        env.extend(extra);
         let function = tokio::task::spawn_blocking(move || {
             serve_with_env(&["lambda", "--config", &path, "--reconcile-grace", "2s"], "lambda function ready", &env)
         })
         .await
         .unwrap();
-        Self { chain, runtime, function: Some(function), mapping: Mapping::new().await }
+        Self { chain, runtime, function: Some(function), mapping: Mapping::new(stack("SPECTRA_QUEUE_URL")).await }
     }
 
     /// One SQS batch through the function; the mapping then deletes what was not reported
@@ -113,11 +120,13 @@ fn job_id_of(record: &Record) -> Option<&str> {
 }
 
 /// An export and an upsert through the REST API complete through Lambda invocations alone;
-/// a submit delivered twice (the second after the first had run) runs one statement.
+/// a submit delivered twice (the second after the first had run) runs one statement. Each
+/// invocation's spans and metrics have been exported by the time it answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_and_an_upsert_complete_through_lambda_invocations() {
     let _turn = aws_stack_turn().await;
-    let h = Harness::start().await;
+    let collector = Collector::start().await;
+    let h = Harness::start_with(vec![("OTEL_EXPORTER_OTLP_ENDPOINT".into(), collector.endpoint.clone())]).await;
     let table = format!("lambda_sales_{}", std::process::id());
     h.chain.sql(&format!("CREATE TABLE {table} AS SELECT i AS id, i * 10 AS amount FROM range(1, 101) t(i)")).await;
 
@@ -129,6 +138,7 @@ async fn an_export_and_an_upsert_complete_through_lambda_invocations() {
         .await;
     let submit = h.poll_for(1, |r| job_id_of(r) == Some(&export)).await;
     assert!(h.run_batch(&submit).await.is_empty());
+    exported_before_answering(&collector, &submit[0]);
     // The same message again, as a duplicate delivery would bring it.
     assert!(h.run_batch(&submit).await.is_empty());
     let done = h.drive(&[&export]).await;
@@ -151,6 +161,28 @@ async fn an_export_and_an_upsert_complete_through_lambda_invocations() {
     assert_eq!(done[0]["number_records_processed"], 2);
     assert_eq!(h.chain.sql(&format!("SELECT count(*) FROM {table}")).await, Some(101));
     assert_eq!(h.chain.sql(&format!("SELECT sum(amount) FROM {table} WHERE id IN (1, 500)")).await, Some(16));
+}
+
+/// What the collector holds the moment the invocation that handled `record` answered: its
+/// invocation span, the message's process span linked to it, and the metrics.
+fn exported_before_answering(collector: &Collector, record: &Record) {
+    let spans = collector.spans();
+    let process = spans
+        .iter()
+        .find(|s| s.attr("messaging.message.id") == record.id)
+        .unwrap_or_else(|| panic!("no process span for {} among {spans:#?}", record.id));
+    let invocation = spans
+        .iter()
+        .find(|s| {
+            s.attr("faas.trigger") == "pubsub" && process.links.contains(&(s.trace_id.clone(), s.span_id.clone()))
+        })
+        .unwrap_or_else(|| panic!("no invocation span linked from {process:#?}"));
+    assert_eq!((invocation.name.as_str(), invocation.service.as_str()), ("spectra-worker", "spectra-lambda"));
+    assert!(
+        collector.metric_names().contains(&"spectra.messages.settled".to_owned()),
+        "{:?}",
+        collector.metric_names()
+    );
 }
 
 /// One batch of a good message (a job's statement event), a poison body and a throttled submit

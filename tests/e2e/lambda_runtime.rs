@@ -2,6 +2,9 @@
 //! `/2018-06-01/runtime/invocation/next`, `/{id}/response`, `/{id}/error` and `/init/error`
 //! protocol) serving invocations the test makes, and an SQS event source mapping's part — real
 //! receives from the work queue on moto, turned into the SQS batch event Lambda sends.
+//! (`benches/lambda.rs` includes this file too.)
+
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -156,9 +159,10 @@ pub(crate) struct Record {
 }
 
 impl Mapping {
-    pub(crate) async fn new() -> Self {
+    /// The mapping of the queue at `url`.
+    pub(crate) async fn new(url: String) -> Self {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        Self { sqs: aws_sdk_sqs::Client::new(&sdk), url: crate::aws_chain::stack("SPECTRA_QUEUE_URL") }
+        Self { sqs: aws_sdk_sqs::Client::new(&sdk), url }
     }
 
     /// Receives up to 10 messages (waiting up to a second), hidden for `visibility` — what the

@@ -7,8 +7,8 @@
 //! - `Retry` → its visibility is set to the consumer's backoff and it is reported failed: it
 //!   comes back after the backoff (not at once, so the function does not spin on it), and the
 //!   failed delivery counts towards the queue's dead-letter limit as in the consumer.
-//! - `Defer` (throttling) → a delayed copy is sent and the original deleted, reported done:
-//!   throttling never counts towards the dead-letter limit.
+//! - `Defer` (throttling) → a delayed copy is sent and the original reported done (the mapping
+//!   deletes it): throttling never counts towards the dead-letter limit.
 //! - `DeadLetter` → moved to the dead-letter queue with its reason, reported done.
 //! - A handler still running when the invocation's time is nearly up ([`SETTLE_MARGIN`] before
 //!   the deadline) is stopped and its message retried as above (hidden for the backoff,

@@ -48,6 +48,8 @@ pub struct Coalescer<T, E> {
     tx: mpsc::UnboundedSender<Waiting<T, E>>,
     /// Items handed in and not yet sent, and a wake-up for [`Coalescer::flush`].
     pending: Arc<(AtomicUsize, Notify)>,
+    /// Flushes under way, and a wake-up for a batch lingering meanwhile: a flush sends at once.
+    hurry: Arc<(AtomicUsize, Notify)>,
 }
 
 /// How a coalescer batches.
@@ -72,10 +74,12 @@ impl<T: Send + 'static, E: Send + 'static> Coalescer<T, E> {
         let (tx, rx) = mpsc::unbounded_channel::<Waiting<T, E>>();
         let (rx, call) = (Arc::new(Mutex::new(rx)), Arc::new(call));
         let pending = Arc::new((AtomicUsize::new(0), Notify::new()));
+        let hurry = Arc::new((AtomicUsize::new(0), Notify::new()));
         for _ in 0..FLUSHERS {
             let (rx, call, pending) = (Arc::clone(&rx), Arc::clone(&call), Arc::clone(&pending));
+            let hurry = Arc::clone(&hurry);
             tokio::spawn(async move {
-                while let Some(batch) = next_batch(&rx, batching).await {
+                while let Some(batch) = next_batch(&rx, batching, &hurry).await {
                     let n = batch.len();
                     let mut callers = Vec::with_capacity(n);
                     let (items, answers): (Vec<T>, Vec<_>) = batch
@@ -99,7 +103,7 @@ impl<T: Send + 'static, E: Send + 'static> Coalescer<T, E> {
                 }
             });
         }
-        Self { tx, pending }
+        Self { tx, pending, hurry }
     }
 
     fn send(&self, item: T, answer: Option<oneshot::Sender<Result<(), E>>>) -> Result<(), Unsent<T, E>> {
@@ -127,8 +131,16 @@ impl<T: Send + 'static, E: Send + 'static> Coalescer<T, E> {
         self.send(item, None).map_err(|(item, _)| item)
     }
 
-    /// Waits until every item handed in so far has been sent.
+    /// Sends what waits now, without its linger, and waits until every item handed in so far
+    /// has been sent (a function invocation answers only then; a linger would add to each).
     pub async fn flush(&self) {
+        self.hurry.0.fetch_add(1, Ordering::SeqCst);
+        self.hurry.1.notify_waiters();
+        self.sent().await;
+        self.hurry.0.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    async fn sent(&self) {
         loop {
             let sent = self.pending.1.notified();
             tokio::pin!(sent);
@@ -141,18 +153,30 @@ impl<T: Send + 'static, E: Send + 'static> Coalescer<T, E> {
     }
 }
 
-/// The first waiting item (waiting for one), then what arrives within the linger, up to `max`.
-async fn next_batch<T>(rx: &Mutex<mpsc::UnboundedReceiver<T>>, batching: Batching) -> Option<Vec<T>> {
+/// The first waiting item (waiting for one), then what arrives within the linger, up to `max`;
+/// the linger ends early when a flush is (or gets) under way.
+async fn next_batch<T>(
+    rx: &Mutex<mpsc::UnboundedReceiver<T>>,
+    batching: Batching,
+    hurry: &(AtomicUsize, Notify),
+) -> Option<Vec<T>> {
     let mut rx = rx.lock().await;
     let first = rx.recv().await?;
     let until = tokio::time::Instant::now() + batching.linger;
+    let hurried = hurry.1.notified();
+    tokio::pin!(hurried);
+    hurried.as_mut().enable();
     let mut batch = vec![first];
     while batch.len() < batching.max.max(1) {
         match rx.try_recv() {
             Ok(item) => batch.push(item),
-            Err(_) => match tokio::time::timeout_at(until, rx.recv()).await {
-                Ok(Some(item)) => batch.push(item),
-                Ok(None) | Err(_) => break,
+            Err(_) if hurry.0.load(Ordering::SeqCst) > 0 => break,
+            Err(_) => tokio::select! {
+                received = tokio::time::timeout_at(until, rx.recv()) => match received {
+                    Ok(Some(item)) => batch.push(item),
+                    Ok(None) | Err(_) => break,
+                },
+                _ = hurried.as_mut() => break,
             },
         }
     }
@@ -236,5 +260,26 @@ mod tests {
         let flushed = tokio::time::timeout(Duration::from_secs(60), coalescer.flush()).await;
         assert!(flushed.is_ok(), "a full batch waited for its linger");
         assert_eq!(*batches.lock().unwrap(), vec![vec![0, 1, 2]]);
+    }
+
+    #[tokio::test]
+    async fn flush_sends_a_lingering_batch_at_once_and_batching_goes_on_after() {
+        let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&batches);
+        let linger = Duration::from_secs(3600);
+        let coalescer = Coalescer::start(Batching { name: "test", max: 10, linger }, move |items: Vec<u32>| {
+            let n = items.len();
+            seen.lock().unwrap().push(items);
+            async move { (0..n).map(|_| Ok::<(), ()>(())).collect() }
+        });
+        coalescer.enqueue(1).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await; // taken, and lingering for an hour
+        let flushed = tokio::time::timeout(Duration::from_secs(60), coalescer.flush()).await;
+        assert!(flushed.is_ok(), "flush waited out the linger");
+        coalescer.enqueue(2).unwrap();
+        coalescer.enqueue(3).unwrap();
+        let flushed = tokio::time::timeout(Duration::from_secs(60), coalescer.flush()).await;
+        assert!(flushed.is_ok(), "the second flush waited out the linger");
+        assert_eq!(*batches.lock().unwrap(), vec![vec![1], vec![2, 3]]);
     }
 }
