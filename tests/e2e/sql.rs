@@ -112,11 +112,17 @@ fn the_engine_writes_nothing_outside_its_data_directory_and_fetches_no_extension
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_spectra"))
         .args(["sql", "--data-dir", data.to_str().unwrap()])
         .args(["SELECT current_date", "SELECT now()", "SELECT 1 AS one"])
+        // Redshift's date functions, through the dialect layer, in the same engine.
+        .args([
+            "SELECT sysdate > getdate() - INTERVAL 1 DAY AS recent",
+            "SELECT to_char(dateadd(day, 1, '2008-01-01'::date), 'YYYY-MM-DD') AS next_day",
+        ])
         .env("HOME", &home)
         .env_remove("XDG_CONFIG_HOME")
         .output()
         .unwrap();
     let printed = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && printed.contains("2008-01-02"), "{printed}");
     let home_files: Vec<_> = std::fs::read_dir(&home).unwrap().map_while(Result::ok).map(|e| e.path()).collect();
     assert!(home_files.is_empty(), "the engine wrote to HOME: {home_files:?}\n{printed}");
     let outside: Vec<_> = std::fs::read_dir(dir.path())

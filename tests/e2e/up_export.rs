@@ -207,3 +207,40 @@ fn tenants_statements_run_as_their_database_users() {
     );
     assert!(admin[0][0].as_i64().unwrap() >= 1, "operator SQL runs as no tenant's user");
 }
+
+/// A tenant's export written in Redshift's SQL runs as Redshift answers it (the dialect layer
+/// rewrites it before the tenant boundary checks it), and what the layer refuses fails the job
+/// with the construct named.
+#[test]
+fn an_export_in_redshift_sql_runs_with_redshifts_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _up = up(&data, &[]);
+    sql(&data, "CREATE TABLE visits AS SELECT i AS id FROM range(1, 11) t(i)");
+    let query = "SELECT TOP 3 id, DECODE(id % 2, 0, 'even', 'odd') AS parity, DATEADD(day, id, '2008-01-01'::date) AS day, \
+                 id / 2 AS half FROM visits ORDER BY id DESC";
+    let job = create(&data, &["--operation", "query", "--object", "visits", "--query", query]);
+    let record = wait_done(&data, &job);
+    assert_eq!(record["state"], "JobComplete", "{record:#}");
+    let files = results(&data, &job)["files"].as_array().unwrap().clone();
+    let text: String =
+        files.iter().map(|f| String::from_utf8(download(f["download_url"].as_str().unwrap())).unwrap()).collect();
+    assert_eq!(
+        text,
+        "id,parity,day,half\n10,even,2008-01-11 00:00:00,5\n9,odd,2008-01-10 00:00:00,4\n8,even,2008-01-09 00:00:00,4\n"
+    );
+    let refused = create(
+        &data,
+        &[
+            "--operation",
+            "query",
+            "--object",
+            "visits",
+            "--query",
+            "SELECT DATEDIFF(week, '2008-01-01'::date, '2008-03-01'::date) FROM visits",
+        ],
+    );
+    let record = wait_done(&data, &refused);
+    assert_eq!(record["state"], "Failed", "{record:#}");
+    assert!(record["error"]["message"].as_str().unwrap().contains("DATEDIFF by week"), "{record:#}");
+}

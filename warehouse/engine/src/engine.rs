@@ -61,6 +61,8 @@ pub(crate) fn open(db_path: &Path, object_root: &Path) -> Result<(Connection, Po
         .and_then(|c| c.with("autoload_known_extensions", "false"))
         .and_then(|c| c.with("allow_community_extensions", "false"))
         .and_then(|c| c.with("legacy_disable_null_type", "true"))
+        // Redshift divides integers as integers (`7 / 2` is 3); DuckDB's `/` would answer 3.5.
+        .and_then(|c| c.with("integer_division", "true"))
         .map_err(EngineError::Open)?;
     let conn = Connection::open_with_flags(db_path, config).map_err(EngineError::Open)?;
     let settings = format!(

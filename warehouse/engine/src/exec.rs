@@ -11,6 +11,7 @@ use chrono::Utc;
 use duckdb::Connection;
 
 use super::confine::{self, CheckCache, Policy, Principal};
+use super::dialect;
 use super::params::Bound;
 use super::runs::Recorded;
 use super::statements::Record;
@@ -161,6 +162,13 @@ fn run_one(
     in_batch: bool,
 ) -> Result<RunOutput, RunError> {
     let err = |e: duckdb::Error| e.to_string();
+    // Redshift's SQL in DuckDB's terms, before anything else looks at it: the tenant boundary
+    // checks, and the engine runs, the translated text. UNLOAD and COPY are Spectra's own.
+    let translated = match classify(sql) {
+        Kind::Unload | Kind::Copy => None,
+        _ => dialect::translate(sql).map_err(|e| e.to_string())?,
+    };
+    let sql = translated.as_deref().unwrap_or(sql);
     let kind = classify(sql);
     ctx.allows(kind, sql, in_batch)?;
     if kind == Kind::Other

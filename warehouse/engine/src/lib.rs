@@ -18,6 +18,8 @@
 //! - `unload`, `copy`, `options`: Redshift's UNLOAD and COPY against the local object store
 //!   (`remote`: mirrored to S3 for the emulator);
 //!   `like`: `CREATE TABLE ... (LIKE ...)`.
+//! - `dialect`: Redshift's SQL rewritten into DuckDB's (or refused by name) before a statement
+//!   runs, with the table of what is translated.
 //! - `admin`: operator SQL (`spectra sql`, `POST /admin/sql`).
 //!
 //! Results of queries are kept in memory (the most recent [`MAX_KEPT_RESULTS`]); after a restart
@@ -28,6 +30,7 @@ mod admin;
 mod catalog;
 mod confine;
 mod copy;
+mod dialect;
 mod engine;
 mod events;
 mod exec;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use duckdb::Connection;
 use serde_json::json;
 
+use super::dialect;
 use super::exec::Context;
 use super::options::{Format, Unload, parse_unload, split_s3};
 use super::types;
@@ -74,6 +75,10 @@ fn count_rows(conn: &Connection, u: &Unload, path: &Path) -> Result<u64, String>
 /// Runs an UNLOAD; returns the rows unloaded.
 pub(crate) fn run(conn: &Connection, ctx: &Context, sql: &str) -> Result<i64, String> {
     let mut u = parse_unload(sql)?;
+    // The query is Redshift's: translated first, then checked as translated.
+    if let Some(translated) = dialect::translate(&u.query).map_err(|e| e.to_string())? {
+        u.query = translated;
+    }
     // A tenant's query runs as the engine re-prints it once checked: it is wrapped below, and
     // no comment or separator of the original text may reach the wrapper.
     u.query = ctx.confined_query(conn, &u.query)?;

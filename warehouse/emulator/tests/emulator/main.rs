@@ -7,6 +7,7 @@
 mod emulator_boto3;
 mod emulator_contract;
 mod emulator_operations;
+mod redshift_sql;
 // Shared with the AWS adapters' tests; this binary uses part of it.
 #[allow(dead_code)]
 #[path = "../../../../adapters/aws/tests/aws/moto.rs"]

@@ -1,0 +1,183 @@
+//! Redshift's physical clauses, which have no meaning on one machine, removed before parsing:
+//! sqlparser's Redshift dialect does not parse most of them (a column's `DISTKEY`, `SORTKEY`,
+//! `ENCODE`; `INTERLEAVED SORTKEY (..)`; `APPROXIMATE COUNT`), and DuckDB knows none.
+//!
+//! It works on sqlparser's tokens, so a quoted identifier or a string that spells a keyword is
+//! never touched, and what is kept is re-printed token by token (quotes and all).
+
+use sqlparser::dialect::RedshiftSqlDialect;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use super::DialectError;
+
+/// `sql` without its physical clauses; `None` when it had none, or when it cannot be split
+/// into tokens (an unclosed quote: DuckDB's parser then says so, as for any other statement).
+pub(super) fn strip(sql: &str) -> Result<Option<String>, DialectError> {
+    let Ok(tokens) = Tokenizer::new(&RedshiftSqlDialect {}, sql).tokenize() else { return Ok(None) };
+    let creates = first_word(&tokens).is_some_and(|w| w.eq_ignore_ascii_case("CREATE"));
+    let mut kept: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    let mut removed = false;
+    while i < tokens.len() {
+        let skip = if creates { physical_clause(&tokens, i)? } else { 0 };
+        let skip =
+            if skip == 0 && is_word(&tokens[i], "APPROXIMATE") && next_is(&tokens, i, "COUNT") { 1 } else { skip };
+        if skip > 0 {
+            removed = true;
+            i += skip;
+        } else {
+            kept.push(tokens[i].clone());
+            i += 1;
+        }
+    }
+    Ok(removed.then(|| kept.iter().map(ToString::to_string).collect()))
+}
+
+/// How many tokens from `i` form a physical clause of a CREATE TABLE (0: none).
+fn physical_clause(tokens: &[Token], i: usize) -> Result<usize, DialectError> {
+    let token = &tokens[i];
+    if is_word(token, "IDENTITY") || (is_word(token, "GENERATED") && next_is(tokens, i, "BY")) {
+        return Err(DialectError::Refused("IDENTITY columns".into()));
+    }
+    if is_word(token, "COMPOUND") || is_word(token, "INTERLEAVED") {
+        return Ok(if next_is(tokens, i, "SORTKEY") {
+            key_clause(tokens, next_word(tokens, i).unwrap_or(i)) - i
+        } else {
+            0
+        });
+    }
+    if is_word(token, "DISTKEY") || is_word(token, "SORTKEY") {
+        return Ok(key_clause(tokens, i) - i);
+    }
+    // The keyword and its one-word argument (`ENCODE lzo`, `DISTSTYLE KEY`, `BACKUP NO`), only
+    // with an argument Redshift knows: a column may be named `encode`.
+    for (keyword, arguments) in
+        [("ENCODE", &ENCODINGS[..]), ("DISTSTYLE", &DISTSTYLES[..]), ("BACKUP", &["YES", "NO"][..])]
+    {
+        if is_word(token, keyword)
+            && let Some(w) = next_word(tokens, i)
+            && arguments.iter().any(|a| is_word(&tokens[w], a))
+        {
+            return Ok(w + 1 - i);
+        }
+    }
+    Ok(0)
+}
+
+/// Redshift's column compression encodings.
+const ENCODINGS: [&str; 14] = [
+    "RAW",
+    "AZ64",
+    "BYTEDICT",
+    "DELTA",
+    "DELTA32K",
+    "LZO",
+    "MOSTLY8",
+    "MOSTLY16",
+    "MOSTLY32",
+    "RUNLENGTH",
+    "TEXT255",
+    "TEXT32K",
+    "ZSTD",
+    "AUTO",
+];
+
+/// Redshift's distribution styles.
+const DISTSTYLES: [&str; 4] = ["AUTO", "EVEN", "KEY", "ALL"];
+
+/// The end (exclusive) of `DISTKEY`/`SORTKEY` at `i`, with its parenthesised column list when
+/// one follows.
+fn key_clause(tokens: &[Token], i: usize) -> usize {
+    let mut j = i + 1;
+    while matches!(tokens.get(j), Some(Token::Whitespace(_))) {
+        j += 1;
+    }
+    if tokens.get(j) != Some(&Token::LParen) {
+        return i + 1;
+    }
+    let mut depth = 0;
+    while j < tokens.len() {
+        match tokens[j] {
+            Token::LParen => depth += 1,
+            Token::RParen => {
+                depth -= 1;
+                if depth == 0 {
+                    return j + 1;
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    j
+}
+
+fn is_word(token: &Token, keyword: &str) -> bool {
+    matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(keyword))
+}
+
+/// The index of the next non-whitespace token after `i`, when it is an unquoted word.
+fn next_word(tokens: &[Token], i: usize) -> Option<usize> {
+    let j = (i + 1..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)))?;
+    matches!(&tokens[j], Token::Word(w) if w.quote_style.is_none()).then_some(j)
+}
+
+fn next_is(tokens: &[Token], i: usize, keyword: &str) -> bool {
+    next_word(tokens, i).is_some_and(|j| is_word(&tokens[j], keyword))
+}
+
+fn first_word(tokens: &[Token]) -> Option<&str> {
+    match tokens.iter().find(|t| !matches!(t, Token::Whitespace(_)))? {
+        Token::Word(w) => Some(w.value.as_str()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn stripped(sql: &str) -> String {
+        strip(sql).unwrap().unwrap_or_else(|| sql.to_owned()).split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn column_and_table_attributes_are_removed() {
+        assert_eq!(
+            stripped("create table users(userid integer not null distkey sortkey, name varchar(30) encode lzo)"),
+            "create table users(userid integer not null , name varchar(30) )"
+        );
+        assert_eq!(
+            stripped("CREATE TABLE s (a int, b date) DISTSTYLE KEY DISTKEY(a) COMPOUND SORTKEY(a, b) BACKUP NO"),
+            "CREATE TABLE s (a int, b date)"
+        );
+        assert_eq!(
+            stripped("CREATE TABLE t INTERLEAVED SORTKEY (a, b) AS SELECT 1 AS a"),
+            "CREATE TABLE t AS SELECT 1 AS a"
+        );
+    }
+
+    #[test]
+    fn quoted_names_and_strings_are_kept_and_other_statements_untouched() {
+        assert_eq!(
+            stripped(r#"CREATE TABLE t ("distkey" int, s varchar(5) DEFAULT 'sortkey')"#),
+            r#"CREATE TABLE t ("distkey" int, s varchar(5) DEFAULT 'sortkey')"#
+        );
+        assert!(strip("SELECT distkey FROM t").unwrap().is_none());
+        assert_eq!(stripped("SELECT APPROXIMATE COUNT(DISTINCT a) FROM t"), "SELECT COUNT(DISTINCT a) FROM t");
+    }
+
+    #[test]
+    fn a_column_named_like_a_clause_keyword_is_kept() {
+        assert!(strip("CREATE TABLE t (encode varchar(10), backup int, diststyle int)").unwrap().is_none());
+    }
+
+    #[test]
+    fn identity_columns_are_refused_by_name() {
+        let e = strip("CREATE TABLE t (id BIGINT IDENTITY(1,1))").unwrap_err();
+        assert!(e.to_string().contains("IDENTITY"), "{e}");
+        assert!(strip("CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY(1,1))").is_err());
+    }
+}
