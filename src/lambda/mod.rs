@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use aws_lambda_events::event::sqs::SqsBatchResponse;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use spectra::app::{ApiConfig, App};
@@ -84,7 +83,6 @@ fn check_environment(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()>
 }
 
 impl Function {
-    /// One invocation, in a span of its own; flushes what is batched before answering.
     /// One invocation; flushes what is batched (its own span included) before answering.
     async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
         let deadline = deadline_of(event.context.deadline);
@@ -135,11 +133,10 @@ impl Function {
                 let failed =
                     invocation::handle_batch(queue, handler, &self.consumer, messages, deadline, &linked).await;
                 tracing::info!(messages = n, failed = failed.len(), "batch handled");
-                let mut response = SqsBatchResponse::default();
-                for id in failed {
-                    response.add_failure(id);
-                }
-                Ok(serde_json::to_value(response).unwrap_or_else(|_| json!({"batchItemFailures": []})))
+                // `SqsBatchResponse`'s shape, built directly: no fallible serialisation whose
+                // fallback could report a failed message as done.
+                let failures: Vec<Value> = failed.into_iter().map(|id| json!({"itemIdentifier": id})).collect();
+                Ok(json!({ "batchItemFailures": failures }))
             }
             Invocation::Schedule => {
                 span.record("faas.trigger", "timer");

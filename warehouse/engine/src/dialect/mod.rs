@@ -35,6 +35,7 @@
 //! | `x SIMILAR TO 'pattern'` | `regexp_full_match(x, regex)` (`%`, `_` translated) |
 //! | `JSON_EXTRACT_PATH_TEXT(j, 'k1', 'k2', ..)` | `json_extract_string(j, '$."k1"."k2"')`, `''` when absent |
 //! | `7 / 2` on integers | `3`: the engine divides integers as Redshift does (set at open) |
+//! | `SELECT count(*), sum(x)` (unaliased calls) | columns labelled `count`, `sum`, as Redshift labels them |
 
 mod formats;
 mod functions;
@@ -43,7 +44,8 @@ mod physical;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, LimitClause, Query, SetExpr, Statement, TopQuantity, Value, VisitMut, VisitorMut, visit_expressions_mut,
+    Expr, Ident, LimitClause, Query, SelectItem, SetExpr, Statement, TopQuantity, Value, VisitMut, VisitorMut,
+    visit_expressions_mut,
 };
 use sqlparser::dialect::RedshiftSqlDialect;
 use sqlparser::parser::Parser;
@@ -96,7 +98,7 @@ pub(crate) fn translate(sql: &str) -> Result<Option<String>, DialectError> {
     Ok(changed.then(|| printed.join(";\n")))
 }
 
-/// `TOP n` moved to `LIMIT n`.
+/// `TOP n` moved to `LIMIT n`, and Redshift's labels on unaliased function calls.
 struct Queries {
     changed: bool,
 }
@@ -105,6 +107,7 @@ impl VisitorMut for Queries {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        self.changed |= label(query.body.as_mut());
         let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
         let Some(top) = select.top.take() else { return ControlFlow::Continue(()) };
         let limit = match top.quantity {
@@ -120,6 +123,28 @@ impl VisitorMut for Queries {
             select.top = Some(sqlparser::ast::Top { quantity: Some(TopQuantity::Expr(limit)), ..top });
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// Names an unaliased function call's column as Redshift does — the function's name (`count`,
+/// `sum`, `rank`), where DuckDB would say `count_star()` or `sum(x)` — in every `SELECT` of a
+/// query body (both sides of a `UNION`); whether one was named.
+fn label(body: &mut SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => {
+            let mut named = false;
+            for item in &mut select.projection {
+                let SelectItem::UnnamedExpr(Expr::Function(f)) = item else { continue };
+                let [part] = f.name.0.as_slice() else { continue };
+                let Some(name) = part.as_ident().map(|i| i.value.to_ascii_lowercase()) else { continue };
+                let expr = Expr::Function(f.clone());
+                *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', name) };
+                named = true;
+            }
+            named
+        }
+        SetExpr::SetOperation { left, right, .. } => label(left) | label(right),
+        _ => false,
     }
 }
 

@@ -99,6 +99,17 @@ fn top_becomes_limit_and_select_into_a_table() {
 }
 
 #[test]
+fn unaliased_calls_are_labelled_by_their_function() {
+    let (_dir, conn) = engine();
+    let sql = translate("SELECT count(*), sum(x), x FROM (VALUES (1), (2)) t(x) GROUP BY x UNION SELECT max(1), 1, 1")
+        .unwrap()
+        .unwrap();
+    let mut stmt = conn.prepare(&sql).unwrap();
+    stmt.raw_execute().unwrap();
+    assert_eq!(stmt.column_names(), ["count", "sum", "x"]);
+}
+
+#[test]
 fn what_is_not_emulated_is_refused_by_name() {
     assert!(refusal("create table t (id bigint identity(1, 1))").contains("IDENTITY"));
     assert!(refusal("select datediff(week, a, b) from t").contains("DATEDIFF by week"));
