@@ -16,6 +16,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+#[path = "support/api.rs"]
+mod api;
 #[path = "support/processes.rs"]
 mod processes;
 
@@ -23,8 +25,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde_json::{Value, json};
 
+use api::Api;
 use processes::{Process, cpu_seconds, need};
 
 /// `spectra <args>`, ready once it logged `ready`.
@@ -34,52 +36,6 @@ fn spawn(args: &[&str], ready: &str) -> (Process, String, std::sync::mpsc::Recei
 
 const LATENCY_JOBS: usize = 30;
 const CPU_JOBS: usize = 200;
-
-struct Api {
-    base: String,
-    key: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn create(&self, query: &str) -> String {
-        let body = json!({"operation": "query", "object": "bench", "query": query});
-        let response = self
-            .http
-            .post(format!("{}/v1/bulk/jobs", self.base))
-            .bearer_auth(&self.key)
-            .header("X-Tenant-ID", "bench")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let job: Value = response.json().await.unwrap();
-        job["job_id"].as_str().expect("a job id").to_owned()
-    }
-
-    async fn state(&self, id: &str) -> String {
-        let response = self
-            .http
-            .get(format!("{}/v1/bulk/jobs/{id}", self.base))
-            .bearer_auth(&self.key)
-            .header("X-Tenant-ID", "bench")
-            .send()
-            .await
-            .unwrap();
-        let job: Value = response.json().await.unwrap();
-        job["state"].as_str().unwrap_or_default().to_owned()
-    }
-
-    async fn wait(&self, id: &str) {
-        loop {
-            match self.state(id).await.as_str() {
-                "JobComplete" => return,
-                "Failed" | "Aborted" => panic!("job {id} did not complete"),
-                _ => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        }
-    }
-}
 
 /// Stops the worker (SIGTERM) and prints its AWS calls per job, from the line it logs last.
 fn calls_per_job(mut worker: Process, logs: &std::sync::mpsc::Receiver<String>, jobs: usize, how: &str) {
@@ -146,19 +102,7 @@ async fn main() {
         http: reqwest::Client::new(),
     };
 
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let data = aws_sdk_redshiftdata::Client::new(&sdk);
-    let setup = data
-        .execute_statement()
-        .cluster_identifier("bench")
-        .database("dev")
-        .db_user("admin")
-        .sql("CREATE TABLE IF NOT EXISTS bench_sales AS SELECT i AS id, i * 1.5 AS amount FROM range(1000) t(i)")
-        .send()
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = setup;
+    Api::bench_table().await;
     let query = "SELECT id, amount FROM bench_sales WHERE id < 100";
 
     // Warm up (connections, first UNLOAD).

@@ -17,6 +17,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+#[path = "support/api.rs"]
+mod api;
 #[path = "../tests/e2e/lambda_runtime.rs"]
 mod lambda_runtime;
 #[path = "support/processes.rs"]
@@ -27,8 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde_json::{Value, json};
 
+use api::Api;
 use lambda_runtime::{Mapping, RuntimeApi, batch, failures};
 use processes::{Process, need, spawn};
 
@@ -40,44 +42,6 @@ const JOBS: usize = 200;
 const FUNCTIONS: usize = 4;
 const COLD_STARTS: usize = 5;
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The REST API, to create jobs and read their state.
-struct Api {
-    base: String,
-    key: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn create(&self, query: &str) -> String {
-        let body = json!({"operation": "query", "object": "bench", "query": query});
-        let request = self.http.post(format!("{}/v1/bulk/jobs", self.base)).json(&body);
-        let job: Value = self.auth(request).send().await.unwrap().json().await.unwrap();
-        job["job_id"].as_str().expect("a job id").to_owned()
-    }
-
-    async fn ended(&self, id: &str) -> bool {
-        let request = self.http.get(format!("{}/v1/bulk/jobs/{id}", self.base));
-        let job: Value = self.auth(request).send().await.unwrap().json().await.unwrap();
-        match job["state"].as_str().unwrap_or_default() {
-            "JobComplete" => true,
-            "Failed" | "Aborted" => panic!("job {id} did not complete: {job}"),
-            _ => false,
-        }
-    }
-
-    async fn wait_all(&self, ids: &[String]) {
-        for id in ids {
-            while !self.ended(id).await {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
-
-    fn auth(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        request.bearer_auth(&self.key).header("X-Tenant-ID", "bench")
-    }
-}
 
 /// A function process behind its own Runtime API.
 struct Function {
@@ -131,7 +95,7 @@ async fn main() {
         http: reqwest::Client::new(),
     };
     let mapping = Arc::new(Mapping::new(queue).await);
-    setup_table().await;
+    Api::bench_table().await;
     let query = "SELECT id, amount FROM bench_sales WHERE id < 100";
 
     cold_starts(&api, &mapping, &artefact, &config, query).await;
@@ -143,20 +107,6 @@ async fn main() {
         lambda / worker
     );
     let _ = std::fs::remove_file(&config);
-}
-
-async fn setup_table() {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let data = aws_sdk_redshiftdata::Client::new(&sdk);
-    data.execute_statement()
-        .cluster_identifier("bench")
-        .database("dev")
-        .db_user("admin")
-        .sql("CREATE TABLE IF NOT EXISTS bench_sales AS SELECT i AS id, i * 1.5 AS amount FROM range(1000) t(i)")
-        .send()
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 /// The next non-empty batch from the queue.
