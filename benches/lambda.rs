@@ -34,8 +34,10 @@ use api::Api;
 use lambda_runtime::{Mapping, RuntimeApi, batch, failures};
 use processes::{Process, need, spawn};
 
+/// user+sys CPU seconds of a process so far (the clock rate asked of `getconf` once).
 fn cpu_seconds(pid: u32) -> f64 {
-    processes::cpu_seconds(pid, processes::clock_ticks())
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    processes::cpu_seconds(pid, *TICKS.get_or_init(processes::clock_ticks))
 }
 
 const JOBS: usize = 200;

@@ -30,7 +30,7 @@ use crate::messaging_spans;
 use crate::ports::{MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage};
 
 /// SQS's longest message delay; deferrals are capped to it.
-pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 
 /// How the consumer runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,15 +264,16 @@ async fn settle(ctx: &Ctx, message: ReceivedMessage, permit: OwnedSemaphorePermi
 /// A fresh copy, delayed, then the original acked: a deferral does not count as a failed
 /// delivery. If the copy cannot be sent, the visibility timeout brings the original back.
 async fn defer(queue: &dyn Queue, message: &ReceivedMessage, delay: Duration) -> Result<(), QueueError> {
-    let copy = OutgoingMessage {
-        body: message.body.clone(),
-        attributes: message.attributes.clone(),
-        delay: delay.min(MAX_DELAY),
-    };
-    match queue.send(copy).await {
+    match queue.send(deferred_copy(message, delay)).await {
         Ok(_) => ack(queue, &message.receipt).await,
         Err(_) => queue.extend(&message.receipt, delay.min(MAX_DELAY)).await,
     }
+}
+
+/// The copy a deferral sends: the same body and attributes, delayed by `delay` (capped to
+/// SQS's longest delay), a first delivery again.
+pub(crate) fn deferred_copy(message: &ReceivedMessage, delay: Duration) -> OutgoingMessage {
+    OutgoingMessage { body: message.body.clone(), attributes: message.attributes.clone(), delay: delay.min(MAX_DELAY) }
 }
 
 async fn ack(queue: &dyn Queue, receipt: &str) -> Result<(), QueueError> {

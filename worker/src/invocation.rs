@@ -30,7 +30,7 @@ use tracing::Instrument;
 use crate::consumer::{self, ConsumerConfig};
 use crate::handler::{Disposition, MessageHandler};
 use crate::messaging_spans;
-use crate::ports::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
+use crate::ports::{Queue, QueueError, ReceivedMessage};
 
 /// The time kept back from the handlers at the end of an invocation: settling the messages
 /// (a visibility change, a send to the dead-letter queue) and answering the Runtime API.
@@ -154,11 +154,8 @@ async fn apply(
 /// count as a failed delivery. If the copy cannot be sent, the original is hidden for the delay
 /// and reported failed instead — it comes back, never lost. Whether it is reported failed.
 async fn defer(queue: &dyn Queue, message: &ReceivedMessage, delay: Duration) -> bool {
-    let copy = OutgoingMessage {
-        body: message.body.clone(),
-        attributes: message.attributes.clone(),
-        delay: delay.min(consumer::MAX_DELAY),
-    };
+    let copy = consumer::deferred_copy(message, delay);
+    let hide = copy.delay;
     match queue.send(copy).await {
         Ok(_) => {
             crate::metrics::message_settled("deferred");
@@ -166,7 +163,7 @@ async fn defer(queue: &dyn Queue, message: &ReceivedMessage, delay: Duration) ->
         }
         Err(e) => {
             tracing::warn!(id = %message.id, error = %e, "could not send a deferred copy; reported failed");
-            if let Err(e) = queue.extend(&message.receipt, delay.min(consumer::MAX_DELAY)).await {
+            if let Err(e) = queue.extend(&message.receipt, hide).await {
                 tracing::warn!(id = %message.id, error = %e, "could not hide the deferred message either");
             }
             true

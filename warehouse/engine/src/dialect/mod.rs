@@ -64,12 +64,12 @@ pub(crate) enum DialectError {
 
 /// `sql` in DuckDB's terms, or `None` when it runs as written.
 pub(crate) fn translate(sql: &str) -> Result<Option<String>, DialectError> {
-    let stripped = physical::strip(sql)?;
-    let text = stripped.as_deref().unwrap_or(sql);
-    let Ok(mut statements) = Parser::parse_sql(&RedshiftSqlDialect {}, text) else {
-        return Ok(stripped);
+    let Some(stripped) = physical::strip(sql)? else { return Ok(None) };
+    let text = stripped.removed.then(|| stripped.text());
+    let Ok(mut statements) = Parser::new(&RedshiftSqlDialect {}).with_tokens(stripped.tokens).parse_statements() else {
+        return Ok(text);
     };
-    let mut changed = stripped.is_some();
+    let mut changed = text.is_some();
     let mut failure = None;
     let _ = visit_expressions_mut(&mut statements, |expr: &mut Expr| match functions::rewrite(expr) {
         Ok(Some(new)) => {

@@ -10,9 +10,25 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::DialectError;
 
-/// `sql` without its physical clauses; `None` when it had none, or when it cannot be split
-/// into tokens (an unclosed quote: DuckDB's parser then says so, as for any other statement).
-pub(super) fn strip(sql: &str) -> Result<Option<String>, DialectError> {
+/// A statement's tokens without its physical clauses, for the parser (tokenized once).
+#[derive(Debug)]
+pub(super) struct Stripped {
+    /// What is kept.
+    pub(super) tokens: Vec<Token>,
+    /// Whether any clause was removed.
+    pub(super) removed: bool,
+}
+
+impl Stripped {
+    /// The kept tokens printed back, quotes and all.
+    pub(super) fn text(&self) -> String {
+        self.tokens.iter().map(ToString::to_string).collect()
+    }
+}
+
+/// `sql`'s tokens without its physical clauses; `None` when it cannot be split into tokens
+/// (an unclosed quote: DuckDB's parser then says so, as for any other statement).
+pub(super) fn strip(sql: &str) -> Result<Option<Stripped>, DialectError> {
     let Ok(tokens) = Tokenizer::new(&RedshiftSqlDialect {}, sql).tokenize() else { return Ok(None) };
     let creates = first_word(&tokens).is_some_and(|w| w.eq_ignore_ascii_case("CREATE"));
     let mut kept: Vec<Token> = Vec::with_capacity(tokens.len());
@@ -30,7 +46,7 @@ pub(super) fn strip(sql: &str) -> Result<Option<String>, DialectError> {
             i += 1;
         }
     }
-    Ok(removed.then(|| kept.iter().map(ToString::to_string).collect()))
+    Ok(Some(Stripped { tokens: kept, removed }))
 }
 
 /// How many tokens from `i` form a physical clause of a CREATE TABLE (0: none).
@@ -140,7 +156,11 @@ mod tests {
     use super::*;
 
     fn stripped(sql: &str) -> String {
-        strip(sql).unwrap().unwrap_or_else(|| sql.to_owned()).split_whitespace().collect::<Vec<_>>().join(" ")
+        strip(sql).unwrap().unwrap().text().split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    fn removed(sql: &str) -> bool {
+        strip(sql).unwrap().unwrap().removed
     }
 
     #[test]
@@ -165,13 +185,13 @@ mod tests {
             stripped(r#"CREATE TABLE t ("distkey" int, s varchar(5) DEFAULT 'sortkey')"#),
             r#"CREATE TABLE t ("distkey" int, s varchar(5) DEFAULT 'sortkey')"#
         );
-        assert!(strip("SELECT distkey FROM t").unwrap().is_none());
+        assert!(!removed("SELECT distkey FROM t"));
         assert_eq!(stripped("SELECT APPROXIMATE COUNT(DISTINCT a) FROM t"), "SELECT COUNT(DISTINCT a) FROM t");
     }
 
     #[test]
     fn a_column_named_like_a_clause_keyword_is_kept() {
-        assert!(strip("CREATE TABLE t (encode varchar(10), backup int, diststyle int)").unwrap().is_none());
+        assert!(!removed("CREATE TABLE t (encode varchar(10), backup int, diststyle int)"));
     }
 
     #[test]
