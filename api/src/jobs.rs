@@ -105,7 +105,7 @@ async fn inline(state: &AppState, job: &QueryJob, offset: usize, limit: usize) -
         }
         Err(e) => return Err(ApiError::unavailable(&e)),
     };
-    let columns: Vec<String> = metadata.iter().map(|c| c.name.clone()).collect();
+    let columns = crate::rows::unique_names(metadata.iter().map(|c| c.name.clone()).collect());
     let rows: Vec<_> = rows.into_iter().skip(offset).take(limit).collect();
     let metadata = json!({"columns": columns, "row_count": rows.len(), "offset": offset});
     Ok(Json(Page { data: Rows { columns, rows }, metadata }).into_response())

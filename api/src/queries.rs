@@ -178,7 +178,7 @@ async fn run_sync(
     let (metadata, mut rows) = read_rows(state.warehouse.as_ref(), &statement, Some(limit as usize + 1))
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    let columns: Vec<String> = metadata.iter().map(|c| c.name.clone()).collect();
+    let columns = crate::rows::unique_names(metadata.iter().map(|c| c.name.clone()).collect());
     let types: Vec<String> = metadata.iter().map(|c| c.type_name.clone()).collect();
     let truncated = may_exceed && rows.len() as u64 > limit;
     rows.truncate(limit as usize);

@@ -21,6 +21,27 @@ pub struct Rows {
     pub rows: Vec<Vec<Field>>,
 }
 
+/// Column names made unique as JSON object keys: a repeated name (`SELECT a, a`, or two
+/// `count(..)` that Redshift labels `count` both) gets `_1`, `_2`, .. (as DuckDB names the
+/// columns of a subquery) — a parser keeps only one value of a repeated key, so the row would
+/// silently lose the others.
+pub fn unique_names(names: Vec<String>) -> Vec<String> {
+    let given: std::collections::HashSet<String> = names.iter().cloned().collect();
+    let mut taken = std::collections::HashSet::with_capacity(names.len());
+    names
+        .into_iter()
+        .map(|name| {
+            let unique = if taken.contains(&name) {
+                (1..).map(|n| format!("{name}_{n}")).find(|c| !taken.contains(c) && !given.contains(c)).unwrap_or(name)
+            } else {
+                name
+            };
+            taken.insert(unique.clone());
+            unique
+        })
+        .collect()
+}
+
 struct Row<'a>(&'a [String], &'a [Field]);
 
 impl Serialize for Row<'_> {
@@ -91,6 +112,12 @@ mod tests {
     fn keys_keep_the_column_order() {
         let rows = Rows { columns: vec!["z".into(), "a".into()], rows: vec![vec![Field::Long(1), Field::IsNull]] };
         assert_eq!(serde_json::to_string(&rows).unwrap(), r#"[{"z":1,"a":null}]"#);
+    }
+
+    #[test]
+    fn repeated_column_names_become_distinct_keys() {
+        let names = ["count", "count", "count_2", "a", "count"].map(String::from).to_vec();
+        assert_eq!(unique_names(names), ["count", "count_1", "count_2", "a", "count_3"]);
     }
 
     #[test]

@@ -119,11 +119,22 @@ rest = rsd.list_statements(StatementName=name, Status="ALL", MaxResults=3, NextT
 assert len(rest["Statements"]) == 1 and "NextToken" not in rest, rest
 assert isinstance(rest["Statements"][0]["CreatedAt"], datetime.datetime)
 assert rsd.list_databases(**TARGET)["Databases"] == ["dev"]
-assert "main" in rsd.list_schemas(**TARGET)["Schemas"]
-tables = rsd.list_tables(**TARGET, TablePattern=table)["Tables"]
-assert tables == [{"name": table, "schema": "main", "type": "TABLE"}], tables
+# Redshift's default schema is `public`, in every catalog answer and in SQL.
+schemas = rsd.list_schemas(**TARGET)["Schemas"]
+assert "public" in schemas and "main" not in schemas, schemas
+tables = rsd.list_tables(**TARGET, SchemaPattern="public", TablePattern=table)["Tables"]
+assert tables == [{"name": table, "schema": "public", "type": "TABLE"}], tables
 described = rsd.describe_table(**TARGET, Schema="public", Table=table)
 assert [(c["name"], c["typeName"]) for c in described["ColumnList"]] == [("id", "int4")], described
+assert {c["schemaName"] for c in described["ColumnList"]} == {"public"}, described
+catalog = run(
+    "SELECT c.table_schema, c.data_type, current_user, current_database() "
+    f"FROM information_schema.columns c CROSS JOIN (SELECT count(*) AS n FROM public.{table}) t "
+    f"WHERE c.table_schema = 'public' AND c.table_name = '{table}'"
+)
+assert catalog["Status"] == "FINISHED", catalog
+rows = rsd.get_statement_result(Id=catalog["Id"])["Records"]
+assert {tuple(f["stringValue"] for f in row) for row in rows} == {("public", "integer", "ci_user", "dev")}, rows
 
 # Errors: unknown statements, bad input.
 assert error_code(rsd.describe_statement, Id=str(uuid.uuid4())) == ("ResourceNotFoundException", 400)

@@ -85,6 +85,49 @@ async fn a_query_answers_with_rows_types_and_metadata_and_is_a_job() {
     assert_eq!(code(&other), "NOT_FOUND");
 }
 
+/// A tenant's query in Redshift's SQL is checked as it will run — translated first, as the
+/// engine runs it — and answers as Redshift would; Redshift's repeated labels (`count`, `count`)
+/// stay distinct JSON keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_in_redshift_sql_is_checked_as_it_runs_and_keeps_every_column() {
+    let (s, key) = sales().await;
+    let sql = "SELECT TOP 2 id, DECODE(region, 'EMEA', 'e', 'a') AS r, INITCAP(lower(region)) AS name, \
+               count(*), count(id), id / 2 AS half FROM public.sales GROUP BY id, region ORDER BY id";
+    let (status, body) = query(&s, &key, json!({"sql": sql})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!([
+            {"id": 1, "r": "a", "name": "Apac", "count": 1, "count_1": 1, "half": 0},
+            {"id": 2, "r": "e", "name": "Emea", "count": 1, "count_1": 1, "half": 1}
+        ])
+    );
+    assert_eq!(body["metadata"]["columns"], json!(["id", "r", "name", "count", "count_1", "half"]));
+    // Not wrapped (its own LIMIT is within the cap), the repeated label is made distinct too.
+    let (status, body) = query(&s, &key, json!({"sql": "SELECT count(*), count(id) FROM sales LIMIT 1"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], json!([{"count": 50, "count_1": 50}]));
+    // Every translation is made of built-ins a tenant may call.
+    let sql = "SELECT STRTOL('ff', 16) AS hex, MONTHS_BETWEEN('2008-03-13'::date, '2008-01-13'::date) AS months, \
+               TO_CHAR('2008-02-14'::date, 'MON Day') AS day, TRUNC(GETDATE()) = CURRENT_DATE AS today, \
+               AVG(id) AS mean, max(r) AS share FROM (SELECT id, RATIO_TO_REPORT(id) OVER () AS r FROM sales) t";
+    let (status, body) = query(&s, &key, json!({"sql": sql})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!([{"hex": 255, "months": 2.0, "day": "FEB Thursday ", "today": true, "mean": 25, "share": 50.0 / 1275.0}])
+    );
+    // Redshift's session functions name the tenant's database user and the database, not the
+    // engine (`duckdb`, the data file's name).
+    let (status, body) = query(&s, &key, json!({"sql": "SELECT current_user, current_database()"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], json!([{"current_user": "tenant_acme", "current_database": "dev"}]));
+    // A construct the layer refuses is a 400 before any job, naming it.
+    let (status, body) = query(&s, &key, json!({"sql": "SELECT DATEDIFF(week, now(), now()) FROM sales"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("DATEDIFF by week"), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_row_cap_is_injected_lowered_or_kept_and_truncation_reported() {
     let (s, key) = sales().await;

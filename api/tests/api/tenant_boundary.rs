@@ -189,7 +189,6 @@ fn handwritten(data: &str, acme_export: &str) -> Vec<String> {
         // Engine-describing and state-changing calls.
         "SELECT current_setting('threads')",
         "SELECT getvariable('x')",
-        "SELECT current_database()",
         "SELECT current_schema",
         "SELECT current_catalog",
         "SELECT current_schemas(true)",

@@ -1,7 +1,8 @@
 //! ListDatabases, ListSchemas, ListTables and DescribeTable, from the engine's catalog. Every
 //! database name maps to the one local engine; its internal schemas (`spectra_internal`,
-//! `information_schema`, `pg_catalog`) are not listed. DuckDB's default schema is `main` where
-//! Redshift's is `public`; DescribeTable accepts `public` for `main`.
+//! `information_schema`, `pg_catalog`) are not listed. The engine's default schema is `main`
+//! where Redshift's is `public`: every answer says `public`, and `public` is asked for as
+//! `main` (as the SQL layer names it in statements).
 
 use serde_json::{Value, json};
 
@@ -10,6 +11,16 @@ use super::wire::{AwsError, ListRequest, column, max_results, page_offset, page_
 use spectra_worker::ports::Field;
 
 const HIDDEN: &str = "('spectra_internal', 'information_schema', 'pg_catalog')";
+
+/// A schema column of the engine's catalog, named as Redshift names it.
+fn shown(column: &str) -> String {
+    format!("CASE {column} WHEN 'main' THEN 'public' ELSE {column} END")
+}
+
+/// The engine's name of a schema Redshift users name.
+fn engine_schema(name: &str) -> String {
+    if name.eq_ignore_ascii_case("public") { "main".to_owned() } else { name.to_owned() }
+}
 
 /// The connection options every catalog call takes: a target and a database.
 fn check_target(r: &ListRequest) -> Result<String, AwsError> {
@@ -53,8 +64,9 @@ pub async fn schemas(e: &Emulator, r: ListRequest) -> Result<Value, AwsError> {
     check_target(&r)?;
     let pattern = r.schema_pattern.clone().unwrap_or_else(|| "%".into());
     let sql = format!(
-        "SELECT DISTINCT schema_name FROM information_schema.schemata WHERE catalog_name = current_database() \
-         AND schema_name LIKE ? AND schema_name NOT IN {HIDDEN} ORDER BY 1"
+        "SELECT DISTINCT {name} AS name FROM information_schema.schemata WHERE catalog_name = current_database() \
+         AND {name} LIKE ? AND schema_name NOT IN {HIDDEN} ORDER BY 1",
+        name = shown("schema_name")
     );
     let (_, rows) = e
         .warehouse
@@ -71,9 +83,10 @@ pub async fn tables(e: &Emulator, r: ListRequest) -> Result<Value, AwsError> {
     let schema = r.schema_pattern.clone().unwrap_or_else(|| "%".into());
     let table = r.table_pattern.clone().unwrap_or_else(|| "%".into());
     let sql = format!(
-        "SELECT table_schema, table_name, table_type FROM information_schema.tables \
-         WHERE table_catalog = current_database() AND table_schema LIKE ? AND table_name LIKE ? \
-         AND table_schema NOT IN {HIDDEN} ORDER BY 1, 2"
+        "SELECT {name} AS name, table_name, table_type FROM information_schema.tables \
+         WHERE table_catalog = current_database() AND {name} LIKE ? AND table_name LIKE ? \
+         AND table_schema NOT IN {HIDDEN} ORDER BY 1, 2",
+        name = shown("table_schema")
     );
     let (_, rows) = e
         .warehouse
@@ -94,10 +107,8 @@ pub async fn tables(e: &Emulator, r: ListRequest) -> Result<Value, AwsError> {
 pub async fn describe_table(e: &Emulator, r: ListRequest) -> Result<Value, AwsError> {
     check_target(&r)?;
     let table = r.table.clone().filter(|t| !t.is_empty()).ok_or_else(|| AwsError::validation("Table is required"))?;
-    let schema = match r.schema.as_deref() {
-        None | Some("") | Some("public") => "main".to_owned(),
-        Some(other) => other.to_owned(),
-    };
+    let shown_schema = r.schema.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "public".to_owned());
+    let schema = engine_schema(&shown_schema);
     let exists = format!(
         "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() \
          AND table_schema = ? AND table_name = ? AND table_schema NOT IN {HIDDEN}"
@@ -117,7 +128,7 @@ pub async fn describe_table(e: &Emulator, r: ListRequest) -> Result<Value, AwsEr
             .catalog_query(&probe, Vec::new())
             .await
             .map_err(|err| AwsError::from_warehouse(err, "DescribeTable"))?;
-        columns = metadata.iter().map(|c| column(c, &schema, &table)).collect();
+        columns = metadata.iter().map(|c| column(c, &shown_schema, &table)).collect();
     }
     let mut body = paged(columns, "ColumnList", &r, 1000, &format!("columns/{schema}/{table}"))?;
     body["TableName"] = table.into();

@@ -104,6 +104,7 @@ pub async fn execute(e: &Emulator, r: SubmitRequest, batch: bool) -> Result<Valu
         client_token: r.client_token.clone(),
         with_event: r.with_event.unwrap_or(false),
         db_user: meta.db_user.clone(),
+        database: meta.database.clone(),
     };
     let id = e.warehouse.execute(request).await.map_err(|err| AwsError::from_warehouse(err, operation))?;
     if let Some(session) = &r.session_id {

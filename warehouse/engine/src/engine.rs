@@ -30,6 +30,9 @@ pub enum EngineError {
     /// The confining settings could not be applied.
     #[error("cannot confine the engine: {0}")]
     Confine(duckdb::Error),
+    /// Redshift's catalog macros could not be created.
+    #[error("cannot create the Redshift catalog: {0}")]
+    Catalog(duckdb::Error),
     /// The function catalog the tenant policy is built from could not be read.
     #[error("cannot read the engine's functions: {0}")]
     Functions(duckdb::Error),
@@ -73,6 +76,7 @@ pub(crate) fn open(db_path: &Path, object_root: &Path) -> Result<(Connection, Po
         dir = sql_path(&root.join(""))
     );
     conn.execute_batch(&settings).map_err(EngineError::Confine)?;
+    super::dialect::install(&conn).map_err(EngineError::Catalog)?;
     let policy = Policy::load(&conn).map_err(EngineError::Functions)?;
     Ok((conn, policy))
 }

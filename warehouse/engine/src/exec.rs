@@ -38,6 +38,9 @@ pub(crate) struct Context {
     pub remote: Option<Arc<dyn super::RemoteObjects>>,
     /// The tenant the statement runs for, confined; `None` for full access.
     pub principal: Option<Principal>,
+    /// The statement's `DbUser` and `Database`, which Redshift's session functions answer.
+    pub db_user: Option<String>,
+    pub database: Option<String>,
     /// What a confined statement may call.
     pub policy: Arc<Policy>,
     /// Tenant queries already checked.
@@ -66,6 +69,11 @@ impl Context {
         } else {
             (StatementStatus::Failed, error)
         }
+    }
+
+    /// The session Redshift's SQL is translated for.
+    pub(crate) fn session(&self) -> dialect::Session<'_> {
+        dialect::Session::new(self.db_user.as_deref(), self.database.as_deref())
     }
 
     /// A tenant's query, checked by the engine: the text to execute in its place.
@@ -166,7 +174,7 @@ fn run_one(
     // checks, and the engine runs, the translated text. UNLOAD and COPY are Spectra's own.
     let translated = match classify(sql) {
         Kind::Unload | Kind::Copy => None,
-        _ => dialect::translate(sql).map_err(|e| e.to_string())?,
+        _ => dialect::translate(sql, &ctx.session()).map_err(|e| e.to_string())?,
     };
     let sql = translated.as_deref().unwrap_or(sql);
     let kind = classify(sql);
@@ -183,6 +191,11 @@ fn run_one(
             let sql = ctx.confined_query(conn, sql)?;
             let result = query_rows(conn, &sql, values)?;
             Ok(RunOutput { rows: result.rows.len() as i64, result: Some(result) })
+        }
+        // DDL the SQL layer wrote as several statements (an identity column's sequence, then its
+        // table) runs as one batch, in the statement's transaction.
+        Kind::Other if values.is_empty() => {
+            conn.execute_batch(sql).map(|()| RunOutput { rows: 0, result: None }).map_err(err)
         }
         kind => {
             let mut stmt = conn.prepare(sql).map_err(err)?;

@@ -149,6 +149,7 @@ mod tests {
             client_token: None,
             statement_name: Some("spectra:acme:bulk-1:1".into()),
             db_user: None,
+            database: None,
             parameters: Vec::new(),
             is_batch: false,
             with_event: true,

@@ -272,6 +272,12 @@ impl Warehouse for DuckWarehouse {
             Sql::Single { sql, parameters } => params::bind(sql, parameters)?.sql,
             Sql::Batch(_) => return Err(WarehouseError::Validation("a tenant query is one statement".into())),
         };
+        // Checked as it will run: translated from Redshift's SQL first, as `exec::run_one` does.
+        let session = dialect::Session::new(db_user, None);
+        let text = match dialect::translate(&text, &session) {
+            Ok(translated) => translated.unwrap_or(text),
+            Err(e) => return Err(WarehouseError::Validation(e.to_string())),
+        };
         if self.inner.checks.get(&principal, &text).is_some() {
             return Ok(());
         }

@@ -135,6 +135,8 @@ impl DuckWarehouse {
             cancelled,
             remote: self.inner.remote.clone(),
             principal: self.inner.config.access.principal(record.db_user.as_deref()),
+            db_user: record.db_user.clone(),
+            database: record.database.clone(),
             policy: Arc::clone(&self.inner.policy),
             checks: Arc::clone(&self.inner.checks),
             recorded,

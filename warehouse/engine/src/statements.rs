@@ -34,6 +34,9 @@ pub(crate) struct Record {
     /// reported, as DescribeStatement reports `DbUser`.
     #[serde(default)]
     pub db_user: Option<String>,
+    /// The database asked for: what `current_database()` answers.
+    #[serde(default)]
+    pub database: Option<String>,
     pub parameters: Vec<QueryParameter>,
     pub is_batch: bool,
     pub with_event: bool,
@@ -58,6 +61,7 @@ impl Record {
             client_token: request.client_token.clone(),
             statement_name: request.statement_name.clone(),
             db_user: request.db_user.clone(),
+            database: request.database.clone(),
             parameters,
             is_batch,
             with_event: request.with_event,

@@ -76,7 +76,7 @@ fn count_rows(conn: &Connection, u: &Unload, path: &Path) -> Result<u64, String>
 pub(crate) fn run(conn: &Connection, ctx: &Context, sql: &str) -> Result<i64, String> {
     let mut u = parse_unload(sql)?;
     // The query is Redshift's: translated first, then checked as translated.
-    if let Some(translated) = dialect::translate(&u.query).map_err(|e| e.to_string())? {
+    if let Some(translated) = dialect::translate(&u.query, &ctx.session()).map_err(|e| e.to_string())? {
         u.query = translated;
     }
     // A tenant's query runs as the engine re-prints it once checked: it is wrapped below, and

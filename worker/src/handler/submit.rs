@@ -36,6 +36,8 @@ pub fn named_request(job: &Job, attempt: u32, sql: Sql, settings: &Settings) -> 
         statement_name: Some(name.to_string()),
         with_event: settings.statement_events,
         db_user: settings.db_user(job.tenant_id()),
+        // The Data API adapter names its configured database; the embedded one has one.
+        database: None,
     }
 }
 

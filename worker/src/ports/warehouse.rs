@@ -37,6 +37,10 @@ pub struct StatementRequest {
     pub with_event: bool,
     /// `DbUser`: the database user to run as (per tenant, so row-level security applies).
     pub db_user: Option<String>,
+    /// `Database`: the database the statement runs in. The Data API adapter sends its
+    /// configured one; the embedded warehouse has one database and answers `current_database()`
+    /// with this name.
+    pub database: Option<String>,
 }
 
 impl StatementRequest {
@@ -48,6 +52,7 @@ impl StatementRequest {
             client_token: None,
             with_event: false,
             db_user: None,
+            database: None,
         }
     }
 }

@@ -76,6 +76,14 @@ mod tests {
     }
 
     #[test]
+    fn a_query_with_top_is_wrapped_not_given_a_limit_too() {
+        assert_eq!(
+            cap("SELECT TOP 5 a FROM t ORDER BY a").sql,
+            "SELECT * FROM (\nSELECT TOP 5 a FROM t ORDER BY a\n) AS spectra_capped LIMIT 101"
+        );
+    }
+
+    #[test]
     fn a_limit_is_injected_when_there_is_none() {
         assert_eq!(cap("SELECT * FROM t").sql, "SELECT * FROM t LIMIT 101");
         assert_eq!(cap("SELECT * FROM t ORDER BY id DESC; -- done").sql, "SELECT * FROM t ORDER BY id DESC LIMIT 101");

@@ -18,7 +18,9 @@ pub struct ParsedSelect {
     /// semicolons, so it can be wrapped in a subquery safely. (Not re-printed from the syntax
     /// tree: the printer does not re-escape backslashes, which Redshift reads as escapes.)
     pub text: String,
-    /// Whether the outermost query has a LIMIT, OFFSET or FETCH.
+    /// Whether the outermost query has a LIMIT, OFFSET, FETCH or `SELECT TOP n`: it is then
+    /// wrapped rather than given a LIMIT of its own (Redshift takes no `TOP` with a `LIMIT`, and
+    /// none of them in the outer query of an UNLOAD).
     pub has_limit: bool,
 }
 
@@ -33,7 +35,8 @@ pub fn parse_select(sql: &str) -> Result<ParsedSelect, SqlError> {
         return Err(SqlError::NotReadOnly(first_words(&statement.to_string())));
     };
     check_query(query)?;
-    Ok(ParsedSelect { text: trimmed(sql)?, has_limit: query.limit_clause.is_some() || query.fetch.is_some() })
+    let top = matches!(query.body.as_ref(), SetExpr::Select(select) if select.top.is_some());
+    Ok(ParsedSelect { text: trimmed(sql)?, has_limit: query.limit_clause.is_some() || query.fetch.is_some() || top })
 }
 
 /// `sql` from its first to its last significant token.

@@ -83,6 +83,7 @@ async fn execute_sends_every_option_and_returns_the_id() {
         client_token: Some("token-1".into()),
         with_event: true,
         db_user: Some("tenant_acme".into()),
+        database: None,
     };
     assert_eq!(warehouse.execute(request).await.unwrap(), ID);
     let requests = fake.requests();

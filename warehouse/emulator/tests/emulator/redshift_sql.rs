@@ -21,7 +21,15 @@ struct Entry {
 enum Expected {
     Ok,
     Rows(Vec<Vec<Value>>),
+    /// The result's column labels (`ColumnMetadata` names), as Redshift labels them.
+    Columns(Vec<String>),
     Error(String),
+}
+
+/// What a statement returned: its column labels and rows.
+struct Answer {
+    labels: Vec<String>,
+    rows: Vec<Vec<Value>>,
 }
 
 fn corpus() -> Vec<Entry> {
@@ -39,6 +47,9 @@ fn corpus() -> Vec<Entry> {
         let expected = match expected {
             "ok" => Expected::Ok,
             e if e.starts_with("error: ") => Expected::Error(e["error: ".len()..].to_owned()),
+            c if c.starts_with("columns: ") => {
+                Expected::Columns(serde_json::from_str(&c["columns: ".len()..]).unwrap_or_else(|e| panic!("{c}: {e}")))
+            }
             rows => Expected::Rows(serde_json::from_str(rows).unwrap_or_else(|e| panic!("{rows}: {e}"))),
         };
         entries.push(Entry { sql: std::mem::take(&mut sql).trim().trim_end_matches(';').to_owned(), expected });
@@ -72,7 +83,7 @@ fn same(got: &Value, expected: &Value) -> bool {
     }
 }
 
-async fn run(client: &Client, sql: &str) -> Result<Vec<Vec<Value>>, String> {
+async fn run(client: &Client, sql: &str) -> Result<Answer, String> {
     let out = client.execute_statement().cluster_identifier("c").database("dev").db_user("u").sql(sql).send().await;
     let id = out.map_err(|e| format!("{e:?}"))?.id.unwrap_or_default();
     let described = loop {
@@ -86,10 +97,11 @@ async fn run(client: &Client, sql: &str) -> Result<Vec<Vec<Value>>, String> {
         return Err(described.error().unwrap_or_default().to_owned());
     }
     if !described.has_result_set().unwrap_or(false) {
-        return Ok(Vec::new());
+        return Ok(Answer { labels: Vec::new(), rows: Vec::new() });
     }
     let page = client.get_statement_result().id(&id).send().await.unwrap();
-    Ok(page.records().iter().map(|row| row.iter().map(value).collect()).collect())
+    let labels = page.column_metadata().iter().map(|c| c.name().unwrap_or_default().to_owned()).collect();
+    Ok(Answer { labels, rows: page.records().iter().map(|row| row.iter().map(value).collect()).collect() })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,20 +114,23 @@ async fn the_tickit_corpus_runs_with_redshifts_answers() {
         let got = run(&client, &entry.sql).await;
         let fine = match (&entry.expected, &got) {
             (Expected::Ok, Ok(_)) => true,
-            (Expected::Rows(rows), Ok(got)) => {
+            (Expected::Rows(rows), Ok(Answer { rows: got, .. })) => {
                 got.len() == rows.len()
                     && got.iter().zip(rows).all(|(g, e)| g.len() == e.len() && g.iter().zip(e).all(|(g, e)| same(g, e)))
             }
+            (Expected::Columns(labels), Ok(got)) => got.labels == *labels,
             (Expected::Error(text), Err(error)) => error.contains(text.as_str()),
             _ => false,
         };
         if !fine {
+            let got = got.map(|a| format!("{:?} {:?}", a.labels, a.rows));
             wrong.push(format!("{}\n  got {got:?}", entry.sql));
         }
     }
     assert!(wrong.is_empty(), "{} of {} entries wrong:\n{}", wrong.len(), entries.len(), wrong.join("\n"));
     let count = |f: fn(&Expected) -> bool| entries.iter().filter(|e| f(&e.expected)).count();
-    let (rows, refused) = (count(|e| matches!(e, Expected::Rows(_))), count(|e| matches!(e, Expected::Error(_))));
+    let rows = count(|e| matches!(e, Expected::Rows(_) | Expected::Columns(_)));
+    let refused = count(|e| matches!(e, Expected::Error(_)));
     assert!(entries.len() >= 100 && rows >= 80, "a corpus of {} statements, {rows} with values", entries.len());
     #[allow(clippy::print_stderr)]
     {

@@ -78,7 +78,12 @@ impl Access {
     pub(crate) fn principal(&self, db_user: Option<&str>) -> Option<Principal> {
         let user = db_user.filter(|_| self.confines(db_user))?;
         let schemas = self.grants.get(user).unwrap_or(&self.default_grants);
-        Some(Principal { schemas: schemas.iter().map(|s| s.to_lowercase()).collect() })
+        // A grant of Redshift's `public` is the engine's `main`, as the SQL layer names it.
+        let engine_name = |s: &String| match s.to_lowercase() {
+            s if s == "public" => "main".to_owned(),
+            s => s,
+        };
+        Some(Principal { schemas: schemas.iter().map(engine_name).collect() })
     }
 }
 

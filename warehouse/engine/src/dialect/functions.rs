@@ -7,16 +7,18 @@
 use sqlparser::ast::{
     DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Value,
 };
-use sqlparser::dialect::GenericDialect;
+use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
-use super::DialectError;
-use super::formats;
+use super::{DialectError, Session, dates, formats, numbers};
 
 /// The replacement for `expr`, when it is a Redshift construct DuckDB lacks or reads otherwise.
-pub(super) fn rewrite(expr: &Expr) -> Result<Option<Expr>, DialectError> {
+pub(super) fn rewrite(expr: &Expr, session: &Session<'_>) -> Result<Option<Expr>, DialectError> {
     let sql = match expr {
-        Expr::Function(f) => function(f)?,
+        Expr::Function(f) => match session_function(f, session) {
+            Some(sql) => Some(sql),
+            None => function(f)?,
+        },
         Expr::Convert { is_try: false, expr, data_type: Some(t), charset: None, styles, .. } if styles.is_empty() => {
             Some(format!("CAST({expr} AS {t})"))
         }
@@ -27,9 +29,14 @@ pub(super) fn rewrite(expr: &Expr) -> Result<Option<Expr>, DialectError> {
             let not = if *negated { "NOT " } else { "" };
             Some(format!("{not}regexp_full_match({expr}, {})", quote(&formats::similar_to_regex(&pattern)?)))
         }
-        Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("sysdate") => {
-            Some(NOW.to_owned())
-        }
+        Expr::Identifier(id) if id.quote_style.is_none() => match id.value.to_ascii_lowercase().as_str() {
+            "sysdate" => Some(NOW.to_owned()),
+            // Reserved words in Redshift (the Redshift dialect reads them as names).
+            "current_user" | "session_user" | "user" => Some(quote(session.user)),
+            // `pg_table_def.notnull` is a column in Redshift, a postfix `IS NOT NULL` in DuckDB.
+            "notnull" => Some("\"notnull\"".to_owned()),
+            _ => None,
+        },
         _ => None,
     };
     sql.map(|s| parse(&s)).transpose()
@@ -40,10 +47,29 @@ pub(super) fn rewrite(expr: &Expr) -> Result<Option<Expr>, DialectError> {
 const NOW: &str = "CAST(get_current_timestamp() AS TIMESTAMP)";
 
 fn parse(sql: &str) -> Result<Expr, DialectError> {
-    Parser::new(&GenericDialect {})
+    Parser::new(&DuckDbDialect {})
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| DialectError::Internal(format!("{sql}: {e}")))
+}
+
+/// Redshift's session functions: the statement's user and database (the engine has one of
+/// each), and `public` for the engine's default schema.
+fn session_function(f: &Function, session: &Session<'_>) -> Option<String> {
+    let [name] = f.name.0.as_slice() else { return None };
+    let name = name.as_ident().filter(|i| i.quote_style.is_none())?.value.to_ascii_uppercase();
+    if !plain_args(f).is_some_and(|args| args.is_empty()) || f.over.is_some() {
+        return None;
+    }
+    Some(match name.as_str() {
+        "CURRENT_USER" | "SESSION_USER" | "USER" => quote(session.user),
+        "CURRENT_DATABASE" => quote(session.database),
+        "CURRENT_SCHEMA" => format!(
+            "CASE current_schema() WHEN '{}' THEN 'public' ELSE current_schema() END",
+            super::physical::ENGINE_SCHEMA
+        ),
+        _ => return None,
+    })
 }
 
 /// A function call's replacement, by name.
@@ -66,10 +92,29 @@ fn function(f: &Function) -> Result<Option<String>, DialectError> {
         ("NVL2", 3) => format!("CASE WHEN {} IS NOT NULL THEN {} ELSE {} END", a(0), a(1), a(2)),
         ("DECODE", 3..) => decode(&args),
         ("CHARINDEX", 2) => format!("strpos({}, {})", a(1), a(0)),
-        ("DATEADD", 3) => format!("(CAST({} AS TIMESTAMP) + {})", a(2), interval(&part(&args[0])?, &a(1))?),
-        ("DATEDIFF", 3) => datediff(&part(&args[0])?, &a(1), &a(2))?,
-        ("DATE_PART", 2) => format!("CAST(date_part('{}', {}) AS DOUBLE)", part(&args[0])?, a(1)),
-        ("ADD_MONTHS", 2) => add_months(&a(0), &a(1)),
+        ("DATEADD", 3) => {
+            format!("(CAST({} AS TIMESTAMP) + {})", a(2), dates::interval(&dates::part(&args[0])?, &a(1))?)
+        }
+        ("DATEDIFF", 3) => dates::datediff(&dates::part(&args[0])?, &a(1), &a(2))?,
+        ("DATE_PART", 2) => format!("CAST(date_part('{}', {}) AS DOUBLE)", dates::part(&args[0])?, a(1)),
+        ("ADD_MONTHS", 2) => dates::add_months(&a(0), &a(1)),
+        ("MONTHS_BETWEEN", 2) => dates::months_between(&a(0), &a(1)),
+        ("TRUNC", 1) => match dates::trunc(&args[0]) {
+            Some(sql) => sql,
+            None => return Ok(None),
+        },
+        ("CONVERT_TIMEZONE", 2 | 3) => dates::convert_timezone(&args[..args.len() - 1], &args[args.len() - 1])?,
+        ("AVG", 1) => average(f, &a(0)),
+        ("RATIO_TO_REPORT", 1) => match &f.over {
+            Some(window) => format!("CAST({} AS DOUBLE) / sum({}) OVER {window}", a(0), a(0)),
+            None => return refused("without OVER"),
+        },
+        ("INITCAP", 1) => numbers::initcap(&a(0)),
+        ("STRTOL", 2) => numbers::strtol(&a(0), &a(1)),
+        ("TO_NUMBER", 2) => match literal(&args[1]) {
+            Some(format) => numbers::to_number(&a(0), &format)?,
+            None => return refused("with a format that is not a literal"),
+        },
         ("LISTAGG", 1 | 2) => listagg(f, &args),
         ("REGEXP_REPLACE", 2 | 3) => {
             let replacement = if args.len() == 3 { a(2) } else { "''".into() };
@@ -82,11 +127,11 @@ fn function(f: &Function) -> Result<Option<String>, DialectError> {
         ("REGEXP_COUNT", 2) => format!("length(regexp_extract_all({}, {}))", a(0), a(1)),
         ("JSON_EXTRACT_PATH_TEXT", 2..) => json_path_text(&args)?,
         ("TO_CHAR", 2) => match literal(&args[1]) {
-            Some(format) => format!("strftime(CAST({} AS TIMESTAMP), {})", a(0), quote(&formats::strftime(&format)?)),
+            Some(format) => formats::to_char(&format!("CAST({} AS TIMESTAMP)", a(0)), &format)?,
             None => return refused("with a format that is not a literal"),
         },
         ("TO_DATE", 2) => match literal(&args[1]) {
-            Some(format) => format!("CAST(strptime({}, {}) AS DATE)", a(0), quote(&formats::strftime(&format)?)),
+            Some(format) => format!("CAST(strptime({}, {}) AS DATE)", a(0), quote(&formats::strptime(&format)?)),
             None => return refused("with a format that is not a literal"),
         },
         _ => return Ok(None),
@@ -113,7 +158,7 @@ fn join(args: &[Expr]) -> String {
 }
 
 /// A string literal's value.
-fn literal(expr: &Expr) -> Option<String> {
+pub(super) fn literal(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) => Some(s.clone()),
@@ -124,58 +169,20 @@ fn literal(expr: &Expr) -> Option<String> {
 }
 
 /// A SQL string literal of `s`.
-fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// A date part given as Redshift allows it (`day`, `'day'`, `d`, `days`), in DuckDB's name.
-fn part(expr: &Expr) -> Result<String, DialectError> {
-    let raw = match expr {
-        Expr::Identifier(id) => id.value.clone(),
-        other => literal(other).ok_or_else(|| DialectError::Refused(format!("the date part {other}")))?,
-    };
-    let name = match raw.to_ascii_lowercase().as_str() {
-        "year" | "years" | "y" | "yr" | "yrs" | "yy" | "yyyy" => "year",
-        "quarter" | "quarters" | "qtr" | "qtrs" | "q" => "quarter",
-        "month" | "months" | "mon" | "mons" | "mm" => "month",
-        "week" | "weeks" | "w" | "wk" | "wks" => "week",
-        "day" | "days" | "d" | "dd" => "day",
-        "hour" | "hours" | "h" | "hh" | "hr" | "hrs" => "hour",
-        "minute" | "minutes" | "m" | "mi" | "min" | "mins" => "minute",
-        "second" | "seconds" | "s" | "sec" | "secs" => "second",
-        "dayofweek" | "dow" | "dw" | "weekday" => "dow",
-        "dayofyear" | "doy" | "dy" | "yearday" => "doy",
-        "epoch" => "epoch",
-        other => return Err(DialectError::Refused(format!("the date part {other}"))),
-    };
-    Ok(name.to_owned())
-}
-
-/// `n` units of `part` as a DuckDB interval.
-fn interval(part: &str, n: &str) -> Result<String, DialectError> {
-    let n = format!("CAST({n} AS INTEGER)");
-    Ok(match part {
-        "year" => format!("to_years({n})"),
-        "quarter" => format!("to_months(3 * {n})"),
-        "month" => format!("to_months({n})"),
-        "week" => format!("to_days(7 * {n})"),
-        "day" => format!("to_days({n})"),
-        "hour" => format!("to_hours({n})"),
-        "minute" => format!("to_minutes({n})"),
-        "second" => format!("to_seconds({n})"),
-        other => return Err(DialectError::Refused(format!("DATEADD by {other}"))),
-    })
-}
-
-/// Boundaries of `part` crossed from `a` to `b`, as Redshift counts them. Weeks are refused:
-/// which day Redshift's week boundary falls on is not something this layer can check here.
-fn datediff(part: &str, a: &str, b: &str) -> Result<String, DialectError> {
-    match part {
-        "year" | "quarter" | "month" | "day" | "hour" | "minute" | "second" => {
-            Ok(format!("date_diff('{part}', CAST({a} AS TIMESTAMP), CAST({b} AS TIMESTAMP))"))
-        }
-        other => Err(DialectError::Refused(format!("DATEDIFF by {other}"))),
-    }
+/// `AVG` as Redshift types it: an integer column's average is an integer (truncated), a
+/// floating one's a `DOUBLE`. `sum / count` does both, since the engine divides integers as
+/// integers; `DISTINCT`, `FILTER` and `OVER` carry over to both halves.
+fn average(f: &Function, x: &str) -> String {
+    let distinct =
+        matches!(&f.args, FunctionArguments::List(l) if l.duplicate_treatment == Some(DuplicateTreatment::Distinct));
+    let distinct = if distinct { "DISTINCT " } else { "" };
+    let filter = f.filter.as_ref().map(|c| format!(" FILTER (WHERE {c})")).unwrap_or_default();
+    let over = f.over.as_ref().map(|w| format!(" OVER {w}")).unwrap_or_default();
+    format!("(sum({distinct}{x}){filter}{over} / count({distinct}{x}){filter}{over})")
 }
 
 /// `CASE` with Redshift's NULL matching (`DECODE(NULL, NULL, 'x')` is `'x'`).
@@ -191,17 +198,6 @@ fn decode(args: &[Expr]) -> String {
     }
     sql.push_str(" END");
     sql
-}
-
-/// Redshift keeps a month-end a month-end (`ADD_MONTHS('2008-02-29', 1)` is March 31st) and
-/// returns a timestamp.
-fn add_months(d: &str, n: &str) -> String {
-    let (date, months) = (format!("CAST({d} AS DATE)"), format!("to_months(CAST({n} AS INTEGER))"));
-    format!(
-        "CASE WHEN {date} = last_day({date}) \
-         THEN CAST(last_day({date} + {months}) AS TIMESTAMP) + (CAST({d} AS TIMESTAMP) - CAST({date} AS TIMESTAMP)) \
-         ELSE CAST({d} AS TIMESTAMP) + {months} END"
-    )
 }
 
 /// `LISTAGG(x[, delimiter]) [WITHIN GROUP (ORDER BY ..)]` as an ordered `string_agg`; no

@@ -2,21 +2,29 @@
 //! sqlparser's Redshift dialect does not parse most of them (a column's `DISTKEY`, `SORTKEY`,
 //! `ENCODE`; `INTERLEAVED SORTKEY (..)`; `APPROXIMATE COUNT`), and DuckDB knows none.
 //!
+//! The same pass names Redshift's default schema as the engine does: `public` is DuckDB's
+//! `main` (where every table created without a schema has always gone, so existing data keeps
+//! its place). A word `public` followed by `.` (`public.sales`, `"public".sales`) or following
+//! `SCHEMA` (`CREATE SCHEMA IF NOT EXISTS public`, `DROP SCHEMA public`) becomes `main`;
+//! catalog answers say `public` back ([`super::catalog`]).
+//!
 //! It works on sqlparser's tokens, so a quoted identifier or a string that spells a keyword is
 //! never touched, and what is kept is re-printed token by token (quotes and all).
 
 use sqlparser::dialect::RedshiftSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
-use super::DialectError;
+use super::{DialectError, identity};
 
 /// A statement's tokens without its physical clauses, for the parser (tokenized once).
 #[derive(Debug)]
 pub(super) struct Stripped {
     /// What is kept.
     pub(super) tokens: Vec<Token>,
-    /// Whether any clause was removed.
+    /// Whether any clause was removed or a schema renamed.
     pub(super) removed: bool,
+    /// Statements to run first: the sequences of identity columns ([`identity`]).
+    pub(super) prelude: Vec<String>,
 }
 
 impl Stripped {
@@ -30,10 +38,19 @@ impl Stripped {
 /// (an unclosed quote: DuckDB's parser then says so, as for any other statement).
 pub(super) fn strip(sql: &str) -> Result<Option<Stripped>, DialectError> {
     let Ok(tokens) = Tokenizer::new(&RedshiftSqlDialect {}, sql).tokenize() else { return Ok(None) };
+    let first = (0..tokens.len()).find(|&i| !matches!(tokens[i], Token::Whitespace(_)));
+    if first.is_some_and(|i| is_word(&tokens[i], "ANALYZE") && next_is(&tokens, i, "COMPRESSION")) {
+        // Its report is Redshift's encodings per column; the engine picks its own compression.
+        return Err(DialectError::Refused("ANALYZE COMPRESSION (the engine chooses its own compression)".into()));
+    }
     let creates = first_word(&tokens).is_some_and(|w| w.eq_ignore_ascii_case("CREATE"));
+    let (tokens, prelude) = match creates.then(|| identity::rewrite(&tokens)).transpose()?.flatten() {
+        Some(identities) => (identities.tokens, identities.sequences),
+        None => (tokens, Vec::new()),
+    };
     let mut kept: Vec<Token> = Vec::with_capacity(tokens.len());
     let mut i = 0;
-    let mut removed = false;
+    let mut removed = !prelude.is_empty();
     while i < tokens.len() {
         let skip = if creates { physical_clause(&tokens, i)? } else { 0 };
         let skip =
@@ -41,20 +58,51 @@ pub(super) fn strip(sql: &str) -> Result<Option<Stripped>, DialectError> {
         if skip > 0 {
             removed = true;
             i += skip;
+        } else if names_public_schema(&tokens, i) {
+            // `dev.public.sales`: every database name is the one local engine's.
+            if let [.., Token::Word(_), Token::Period] = kept.as_slice() {
+                kept.truncate(kept.len() - 2);
+            }
+            kept.push(Token::make_word(ENGINE_SCHEMA, None));
+            removed = true;
+            i += 1;
         } else {
             kept.push(tokens[i].clone());
             i += 1;
         }
     }
-    Ok(Some(Stripped { tokens: kept, removed }))
+    Ok(Some(Stripped { tokens: kept, removed, prelude }))
+}
+
+/// The engine's name for Redshift's `public` schema.
+pub(super) const ENGINE_SCHEMA: &str = "main";
+
+/// Whether the token at `i` is the schema `public` (quoted or not: Redshift folds both): the
+/// first part of a qualified name, or the name after `SCHEMA [IF [NOT] EXISTS]`.
+fn names_public_schema(tokens: &[Token], i: usize) -> bool {
+    let Token::Word(w) = &tokens[i] else { return false };
+    if !w.value.eq_ignore_ascii_case("public") || w.quote_style.is_some_and(|q| q != '"') {
+        return false;
+    }
+    let after = (i + 1..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
+    if after.is_some_and(|j| tokens[j] == Token::Period) {
+        return true;
+    }
+    let mut p = previous(tokens, i);
+    while let Some(j) = p.filter(|&j| ["IF", "NOT", "EXISTS"].iter().any(|k| is_word(&tokens[j], k))) {
+        p = previous(tokens, j);
+    }
+    p.is_some_and(|j| is_word(&tokens[j], "SCHEMA"))
+}
+
+/// The index of the last non-whitespace token before `i`.
+pub(super) fn previous(tokens: &[Token], i: usize) -> Option<usize> {
+    (0..i).rev().find(|&j| !matches!(tokens[j], Token::Whitespace(_)))
 }
 
 /// How many tokens from `i` form a physical clause of a CREATE TABLE (0: none).
 fn physical_clause(tokens: &[Token], i: usize) -> Result<usize, DialectError> {
     let token = &tokens[i];
-    if is_word(token, "IDENTITY") || (is_word(token, "GENERATED") && next_is(tokens, i, "BY")) {
-        return Err(DialectError::Refused("IDENTITY columns".into()));
-    }
     if is_word(token, "COMPOUND") || is_word(token, "INTERLEAVED") {
         return Ok(if next_is(tokens, i, "SORTKEY") {
             key_clause(tokens, next_word(tokens, i).unwrap_or(i)) - i
@@ -128,12 +176,12 @@ fn key_clause(tokens: &[Token], i: usize) -> usize {
     j
 }
 
-fn is_word(token: &Token, keyword: &str) -> bool {
+pub(super) fn is_word(token: &Token, keyword: &str) -> bool {
     matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(keyword))
 }
 
 /// The index of the next non-whitespace token after `i`, when it is an unquoted word.
-fn next_word(tokens: &[Token], i: usize) -> Option<usize> {
+pub(super) fn next_word(tokens: &[Token], i: usize) -> Option<usize> {
     let j = (i + 1..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)))?;
     matches!(&tokens[j], Token::Word(w) if w.quote_style.is_none()).then_some(j)
 }
@@ -195,9 +243,15 @@ mod tests {
     }
 
     #[test]
-    fn identity_columns_are_refused_by_name() {
-        let e = strip("CREATE TABLE t (id BIGINT IDENTITY(1,1))").unwrap_err();
-        assert!(e.to_string().contains("IDENTITY"), "{e}");
-        assert!(strip("CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY(1,1))").is_err());
+    fn the_public_schema_is_the_engines_main() {
+        assert_eq!(
+            stripped(r#"SELECT public.t.a FROM public.t JOIN "PUBLIC".u ON true JOIN dev.public.v ON true"#),
+            "SELECT main.t.a FROM main.t JOIN main.u ON true JOIN main.v ON true"
+        );
+        assert_eq!(stripped("create schema if not exists public"), "create schema if not exists main");
+        assert_eq!(stripped("DROP SCHEMA public"), "DROP SCHEMA main");
+        // A column or alias named `public`, and a string, are not schemas.
+        assert!(!removed("SELECT public, 'public.t' FROM t AS public_t"));
+        assert!(!removed("SELECT x FROM other.public"));
     }
 }
