@@ -135,7 +135,9 @@ pub(crate) fn parse_copy(sql: &str) -> Result<CopyFrom, String> {
     let first = p.identifier()?;
     let (schema, table) = if p.peek() == Some(&Tok::Dot) {
         p.next();
-        (Some(first), p.identifier()?)
+        // Redshift's `public` is the engine's `main`, as the SQL layer names it elsewhere.
+        let schema = if first.eq_ignore_ascii_case("public") { "main".to_owned() } else { first };
+        (Some(schema), p.identifier()?)
     } else {
         (None, first)
     };
@@ -284,6 +286,8 @@ mod tests {
         assert!(parse_copy("copy t from 's3://b/p' json 's3://b/paths.json'").is_err());
         assert!(parse_copy("copy t to 's3://b/p'").is_err());
         assert!(parse_copy("copy t from 's3://b/p' format parquet gzip").is_err());
+        let public = parse_copy("copy public.sales from 's3://b/p' iam_role default").unwrap();
+        assert_eq!(public.schema.as_deref(), Some("main"));
     }
 
     #[test]

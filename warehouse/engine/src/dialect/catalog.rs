@@ -37,31 +37,32 @@ fn shown_schema(column: &str) -> String {
     format!("CASE {column} WHEN '{ENGINE_SCHEMA}' THEN 'public' ELSE {column} END")
 }
 
-/// Creates (or replaces, so an upgrade brings its own) the catalog macros.
+/// Creates (or replaces, so an upgrade brings its own) the catalog macros: each of DuckDB's
+/// `information_schema` views with the statement's database, `public` and Redshift's type
+/// names in place of the engine's, and `pg_table_def`.
 pub(crate) fn install(conn: &Connection) -> duckdb::Result<()> {
     let user_schemas = format!("NOT IN ('{SCHEMA}', 'information_schema', 'pg_catalog')");
-    let schema = shown_schema("table_schema");
-    let sql = format!(
+    let mut sql = format!(
         "CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-         CREATE OR REPLACE MACRO {SCHEMA}.redshift_type(t) AS {REDSHIFT_TYPE};
-         CREATE OR REPLACE MACRO {SCHEMA}.redshift_tables(db) AS TABLE
-           SELECT * REPLACE (db AS table_catalog, {schema} AS table_schema)
-           FROM information_schema.tables
-           WHERE table_catalog = current_database() AND table_schema {user_schemas};
-         CREATE OR REPLACE MACRO {SCHEMA}.redshift_views(db) AS TABLE
-           SELECT * REPLACE (db AS table_catalog, {schema} AS table_schema)
-           FROM information_schema.views
-           WHERE table_catalog = current_database() AND table_schema {user_schemas};
-         CREATE OR REPLACE MACRO {SCHEMA}.redshift_columns(db) AS TABLE
-           SELECT * REPLACE (db AS table_catalog, {schema} AS table_schema,
-                             {SCHEMA}.redshift_type(data_type) AS data_type)
-           FROM information_schema.columns
-           WHERE table_catalog = current_database() AND table_schema {user_schemas};
-         CREATE OR REPLACE MACRO {SCHEMA}.redshift_schemata(db) AS TABLE
-           SELECT * REPLACE (db AS catalog_name, {schema_name} AS schema_name)
-           FROM information_schema.schemata
-           WHERE catalog_name = current_database() AND schema_name {user_schemas};
-         CREATE OR REPLACE MACRO {SCHEMA}.redshift_table_def(db) AS TABLE
+         CREATE OR REPLACE MACRO {SCHEMA}.redshift_type(t) AS {REDSHIFT_TYPE};"
+    );
+    let typed = format!(", {SCHEMA}.redshift_type(data_type) AS data_type");
+    for (view, catalog, schema, more) in [
+        ("tables", "table_catalog", "table_schema", ""),
+        ("views", "table_catalog", "table_schema", ""),
+        ("columns", "table_catalog", "table_schema", typed.as_str()),
+        ("schemata", "catalog_name", "schema_name", ""),
+    ] {
+        sql.push_str(&format!(
+            "CREATE OR REPLACE MACRO {SCHEMA}.redshift_{view}(db) AS TABLE
+               SELECT * REPLACE (db AS {catalog}, {shown} AS {schema}{more})
+               FROM information_schema.{view}
+               WHERE {catalog} = current_database() AND {schema} {user_schemas};",
+            shown = shown_schema(schema),
+        ));
+    }
+    sql.push_str(&format!(
+        "CREATE OR REPLACE MACRO {SCHEMA}.redshift_table_def(db) AS TABLE
            SELECT {schema} AS schemaname, table_name AS tablename, column_name AS \"column\",
                   CASE WHEN data_type LIKE 'DECIMAL%'
                        THEN 'numeric(' || numeric_precision || ',' || numeric_scale || ')'
@@ -70,8 +71,8 @@ pub(crate) fn install(conn: &Connection) -> duckdb::Result<()> {
            FROM information_schema.columns
            WHERE table_catalog = current_database() AND table_schema {user_schemas}
            ORDER BY schemaname, tablename, ordinal_position;",
-        schema_name = shown_schema("schema_name"),
-    );
+        schema = shown_schema("table_schema"),
+    ));
     conn.execute_batch(&sql)
 }
 
@@ -84,7 +85,7 @@ const RELATIONS: [(&str, &str, &str); 5] = [
     ("", "pg_table_def", "redshift_table_def"),
 ];
 
-/// Points catalog references at the macros, and names the session's user and database.
+/// Points catalog references at the macros, given the session's database.
 pub(super) struct CatalogReferences<'a> {
     pub(super) session: &'a Session<'a>,
     pub(super) changed: bool,

@@ -2,7 +2,7 @@
 //! Arguments arrive printed; date parts and time zones, which must be literals, are read from
 //! the tree.
 
-use sqlparser::ast::{DataType, Expr, Function};
+use sqlparser::ast::{BinaryOperator, DataType, Expr, Function};
 
 use super::DialectError;
 use super::functions::literal;
@@ -97,7 +97,10 @@ fn is_temporal(expr: &Expr) -> bool {
         Expr::Cast { data_type, .. } => temporal_type(data_type),
         Expr::TypedString(typed) => temporal_type(&typed.data_type),
         Expr::Nested(inner) => is_temporal(inner),
-        Expr::BinaryOp { left, .. } => is_temporal(left),
+        // `DATEADD`'s form: a timestamp plus or minus an interval (not a difference of two).
+        Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus, right } => {
+            is_temporal(left) && !is_temporal(right)
+        }
         Expr::Function(f) => is_temporal_function(f),
         Expr::Case { conditions, .. } => conditions.first().is_some_and(|c| is_temporal(&c.result)),
         _ => false,
