@@ -293,6 +293,8 @@ fn strip_locations(value: &Value) -> Value {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -306,5 +308,15 @@ mod tests {
         );
         assert_eq!(dml_target("SELECT 1"), None);
         assert_eq!(dml_target("INSERT INTO \"a\"\".x\" SELECT 1"), None, "a quote inside is no name of ours");
+    }
+
+    #[test]
+    fn a_grant_of_public_is_the_engines_main() {
+        let grants = HashMap::from([("tenant_acme".to_owned(), vec!["PUBLIC".to_owned(), "acme".to_owned()])]);
+        let access = Access { grants, ..Access::default() };
+        let principal = access.principal(Some("tenant_acme")).unwrap();
+        assert!(principal.may_read(Some("main")) && principal.may_read(Some("acme")));
+        assert!(!principal.may_read(Some("public")), "the layer has named it main before any check");
+        assert_eq!(principal.search_path_sql(), "SET search_path = 'main,acme'");
     }
 }
