@@ -25,6 +25,13 @@ pub(super) fn part(expr: &Expr) -> Result<String, DialectError> {
         "dayofweek" | "dow" | "dw" | "weekday" => "dow",
         "dayofyear" | "doy" | "dy" | "yearday" => "doy",
         "epoch" => "epoch",
+        "millennium" | "millennia" | "mil" | "mils" => "millennium",
+        "century" | "centuries" | "c" | "cent" | "cents" => "century",
+        "decade" | "decades" | "dec" | "decs" => "decade",
+        "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" | "msecond" | "mseconds" | "millisec"
+        | "millisecs" | "millisecon" => "millisecond",
+        "microsecond" | "microseconds" | "microsec" | "microsecs" | "usecond" | "useconds" | "us" | "usec"
+        | "usecs" => "microsecond",
         other => return Err(DialectError::Refused(format!("the date part {other}"))),
     };
     Ok(name.to_owned())
@@ -42,6 +49,11 @@ pub(super) fn interval(part: &str, n: &str) -> Result<String, DialectError> {
         "hour" => format!("to_hours({n})"),
         "minute" => format!("to_minutes({n})"),
         "second" => format!("to_seconds({n})"),
+        "millisecond" => format!("to_milliseconds({n})"),
+        "microsecond" => format!("to_microseconds({n})"),
+        "decade" => format!("to_years(10 * {n})"),
+        "century" => format!("to_years(100 * {n})"),
+        "millennium" => format!("to_years(1000 * {n})"),
         other => return Err(DialectError::Refused(format!("DATEADD by {other}"))),
     })
 }
@@ -50,10 +62,22 @@ pub(super) fn interval(part: &str, n: &str) -> Result<String, DialectError> {
 /// which day Redshift's week boundary falls on is not something this layer can check here.
 pub(super) fn datediff(part: &str, a: &str, b: &str) -> Result<String, DialectError> {
     match part {
-        "year" | "quarter" | "month" | "day" | "hour" | "minute" | "second" => {
+        "millennium" | "century" | "decade" | "year" | "quarter" | "month" | "day" | "hour" | "minute" | "second"
+        | "millisecond" | "microsecond" => {
             Ok(format!("date_diff('{part}', CAST({a} AS TIMESTAMP), CAST({b} AS TIMESTAMP))"))
         }
         other => Err(DialectError::Refused(format!("DATEDIFF by {other}"))),
+    }
+}
+
+/// `DATE_PART(part, d)` as a `DOUBLE`, Redshift's type. Seconds come whole with their
+/// fraction (Redshift's `3.189717`, where DuckDB's part is the integer 3); the sub-second parts
+/// are refused, as their Redshift meaning was not checked here.
+pub(super) fn date_part(part: &str, d: &str) -> Result<String, DialectError> {
+    match part {
+        "second" => Ok(format!("CAST(date_part('microsecond', {d}) AS DOUBLE) / 1000000")),
+        "millisecond" | "microsecond" => Err(DialectError::Refused(format!("DATE_PART by {part}"))),
+        other => Ok(format!("CAST(date_part('{other}', {d}) AS DOUBLE)")),
     }
 }
 

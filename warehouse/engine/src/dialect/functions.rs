@@ -96,7 +96,7 @@ fn function(f: &Function) -> Result<Option<String>, DialectError> {
             format!("(CAST({} AS TIMESTAMP) + {})", a(2), dates::interval(&dates::part(&args[0])?, &a(1))?)
         }
         ("DATEDIFF", 3) => dates::datediff(&dates::part(&args[0])?, &a(1), &a(2))?,
-        ("DATE_PART", 2) => format!("CAST(date_part('{}', {}) AS DOUBLE)", dates::part(&args[0])?, a(1)),
+        ("DATE_PART", 2) => dates::date_part(&dates::part(&args[0])?, &a(1))?,
         ("ADD_MONTHS", 2) => dates::add_months(&a(0), &a(1)),
         ("MONTHS_BETWEEN", 2) => dates::months_between(&a(0), &a(1)),
         ("TRUNC", 1) => match dates::trunc(&args[0]) {

@@ -35,7 +35,7 @@
 //! | `x SIMILAR TO 'pattern'` | `regexp_full_match(x, regex)` (`%`, `_` translated) |
 //! | `JSON_EXTRACT_PATH_TEXT(j, 'k1', 'k2', ..)` | `json_extract_string(j, '$."k1"."k2"')`, `''` when absent |
 //! | `7 / 2` on integers | `3`: the engine divides integers as Redshift does (set at open) |
-//! | `SELECT count(*), sum(x), a::int, 1 + 1` (unaliased) | columns labelled `count`, `sum`, `a`, `?column?`, as Redshift labels them |
+//! | `SELECT count(*), sum(x), a::int, 1 + 1, DATE_PART(..)` (unaliased) | columns labelled `count`, `sum`, `a`, `?column?`, `pgdate_part`, as Redshift labels them |
 
 mod catalog;
 mod dates;
@@ -191,9 +191,14 @@ fn redshift_label(expr: &Expr) -> Option<String> {
         // A column keeps its name in both.
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => None,
         Expr::Function(f) => match f.name.0.as_slice() {
-            [part] => part.as_ident().map(|i| i.value.to_ascii_lowercase()),
+            // Redshift runs DATE_PART as its `pgdate_part` and labels it so.
+            [part] => part.as_ident().map(|i| match i.value.to_ascii_lowercase() {
+                name if name == "date_part" => "pgdate_part".to_owned(),
+                name => name,
+            }),
             _ => None,
         },
+        Expr::Extract { .. } => Some("date_part".into()),
         Expr::Cast { expr, .. } => match expr.as_ref() {
             Expr::Identifier(id) => Some(id.value.to_ascii_lowercase()),
             Expr::CompoundIdentifier(parts) => parts.last().map(|id| id.value.to_ascii_lowercase()),

@@ -61,6 +61,8 @@ values! {
     dateadd_adds_unquoted_parts: "SELECT DATEADD(month, 1, '2008-01-31'::date)" => "2008-02-29 00:00:00";
     datediff_counts_boundaries: "SELECT DATEDIFF(day, '2008-01-01 23:59'::timestamp, '2008-01-02 00:01'::timestamp)" => "1";
     date_part_takes_unquoted_parts: "SELECT DATE_PART(month, '2008-06-01'::date)" => "6.0";
+    date_part_of_seconds_keeps_the_fraction: "SELECT DATE_PART(sec, '2009-09-21 11:10:03.189717'::timestamp)" => "3.189717";
+    dateadd_and_datediff_take_every_redshift_part: "SELECT DATEDIFF(ms, '2009-01-01 00:00:00'::timestamp, DATEADD(decade, 1, '2009-01-01'::date) + INTERVAL 5 MILLISECOND) - 315532800000" => "5";
     add_months_keeps_month_ends: "SELECT ADD_MONTHS('2008-02-29'::date, 1)" => "2008-03-31 00:00:00";
     to_char_formats_with_redshift_elements: "SELECT TO_CHAR('2008-02-14 10:45:00'::timestamp, 'DD Mon YYYY HH24:MI')" => "14 Feb 2008 10:45";
     to_date_parses_with_redshift_elements: "SELECT TO_DATE('13/03/2008', 'DD/MM/YYYY')" => "2008-03-13";
@@ -139,12 +141,16 @@ fn top_becomes_limit_and_select_into_a_table() {
 #[test]
 fn unaliased_calls_are_labelled_by_their_function() {
     let (_dir, conn) = engine();
-    let sql = "SELECT count(*), sum(x), x, x::int, x + 1, 2, CASE WHEN x > 1 THEN 1 END FROM (VALUES (1), (2)) t(x) \
-               GROUP BY x UNION SELECT max(1), 1, 1, 1, 1, 1, 1";
+    let sql = "SELECT count(*), sum(x), x, x::int, x + 1, 2, CASE WHEN x > 1 THEN 1 END, \
+               DATE_PART(year, '2008-01-01'::date), EXTRACT(year FROM '2008-01-01'::date) FROM (VALUES (1), (2)) t(x) \
+               GROUP BY x UNION SELECT max(1), 1, 1, 1, 1, 1, 1, 1, 1";
     let sql = translate(sql, &SESSION).unwrap().unwrap();
     let mut stmt = conn.prepare(&sql).unwrap();
     stmt.raw_execute().unwrap();
-    assert_eq!(stmt.column_names(), ["count", "sum", "x", "x", "?column?", "?column?", "case"]);
+    assert_eq!(
+        stmt.column_names(),
+        ["count", "sum", "x", "x", "?column?", "?column?", "case", "pgdate_part", "date_part"]
+    );
 }
 
 #[test]
