@@ -99,6 +99,8 @@ values! {
     initcap_capitalises_each_word: "SELECT INITCAP('the SAN francisco-based o''neil')" => "The San Francisco-Based O'Neil";
     strtol_reads_a_base: "SELECT STRTOL('0xf', 16) + STRTOL('-101', 2) + STRTOL('z', 36)" => "45";
     strtol_of_a_bad_digit_is_null: "SELECT STRTOL('12', 2)" => "NULL";
+    strtol_and_initcap_of_empty_and_null_strings: "SELECT concat_ws('|', coalesce(CAST(STRTOL('', 10) AS VARCHAR), 'null'), \
+        coalesce(CAST(STRTOL(NULL, 10) AS VARCHAR), 'null'), '[' || INITCAP('') || ']', coalesce(INITCAP(NULL), 'null'))" => "null|null|[]|null";
     to_number_reads_digits_by_the_format: "SELECT TO_NUMBER('-12,454.8', '99G999D9S')" => "-12454.8";
     to_number_with_currency: "SELECT TO_NUMBER('$ 1,234.50', 'L9,999.99')" => "1234.50";
 }
