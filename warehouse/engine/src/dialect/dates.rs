@@ -13,7 +13,12 @@ pub(super) fn part(expr: &Expr) -> Result<String, DialectError> {
         Expr::Identifier(id) => id.value.clone(),
         other => literal(other).ok_or_else(|| DialectError::Refused(format!("the date part {other}")))?,
     };
-    let name = match raw.to_ascii_lowercase().as_str() {
+    part_name(&raw).map(str::to_owned).ok_or_else(|| DialectError::Refused(format!("the date part {raw}")))
+}
+
+/// Redshift's names and abbreviations of a date part, as DuckDB (and sqlparser) name it.
+pub(super) fn part_name(raw: &str) -> Option<&'static str> {
+    Some(match raw.to_ascii_lowercase().as_str() {
         "year" | "years" | "y" | "yr" | "yrs" | "yy" | "yyyy" => "year",
         "quarter" | "quarters" | "qtr" | "qtrs" | "q" => "quarter",
         "month" | "months" | "mon" | "mons" | "mm" => "month",
@@ -32,9 +37,8 @@ pub(super) fn part(expr: &Expr) -> Result<String, DialectError> {
         | "millisecs" | "millisecon" => "millisecond",
         "microsecond" | "microseconds" | "microsec" | "microsecs" | "usecond" | "useconds" | "us" | "usec"
         | "usecs" => "microsecond",
-        other => return Err(DialectError::Refused(format!("the date part {other}"))),
-    };
-    Ok(name.to_owned())
+        _ => return None,
+    })
 }
 
 /// `n` units of `part` as a DuckDB interval.

@@ -22,7 +22,8 @@
 //! | `GETDATE()`, `SYSDATE`, `CURRENT_DATE` | the current UTC timestamp (to the second for `GETDATE`), date |
 //! | `DATEADD(part, n, d)` | `CAST(d AS TIMESTAMP) + to_<part>s(n)` |
 //! | `DATEDIFF(part, a, b)` (year, quarter, month, day, hour, minute, second) | `date_diff('part', a, b)`; weeks refused |
-//! | `DATE_PART(part, d)` (unquoted part) | `CAST(date_part('part', d) AS DOUBLE)` |
+//! | `DATE_PART(part, d)` (unquoted part) | `CAST(date_part('part', d) AS DOUBLE)`; seconds with their fraction |
+//! | `EXTRACT(sec FROM d)` (Redshift's abbreviations) | `EXTRACT(second FROM d)` |
 //! | `ADD_MONTHS(d, n)` | month arithmetic keeping a month-end a month-end |
 //! | `TO_CHAR(ts, 'fmt')`, `TO_DATE(s, 'fmt')` (literal formats) | `strftime` / `strptime` ([`formats`]) |
 //! | `DECODE(e, s1, r1, .., default)` | `CASE WHEN e IS NOT DISTINCT FROM s1 THEN r1 .. END` |

@@ -58,6 +58,10 @@ pub(super) fn strip(sql: &str) -> Result<Option<Stripped>, DialectError> {
         if skip > 0 {
             removed = true;
             i += skip;
+        } else if let Some(name) = extract_part(&tokens, i) {
+            kept.push(Token::make_word(name, None));
+            removed = true;
+            i += 1;
         } else if names_public_schema(&tokens, i) {
             // `dev.public.sales`: every database name is the one local engine's.
             if let [.., Token::Word(_), Token::Period] = kept.as_slice() {
@@ -72,6 +76,17 @@ pub(super) fn strip(sql: &str) -> Result<Option<Stripped>, DialectError> {
         }
     }
     Ok(Some(Stripped { tokens: kept, removed, prelude }))
+}
+
+/// The part of `EXTRACT(part FROM ..)` at `i` in its full name, when Redshift abbreviates it
+/// (`sec`, `mon`, `dw`): sqlparser and DuckDB know the full names only.
+fn extract_part(tokens: &[Token], i: usize) -> Option<&'static str> {
+    let Token::Word(w) = &tokens[i] else { return None };
+    let open = previous(tokens, i).filter(|&p| tokens[p] == Token::LParen)?;
+    previous(tokens, open).filter(|&p| is_word(&tokens[p], "EXTRACT"))?;
+    next_word(tokens, i).filter(|&n| is_word(&tokens[n], "FROM"))?;
+    let name = super::dates::part_name(&w.value).filter(|n| !w.value.eq_ignore_ascii_case(n))?;
+    w.quote_style.is_none().then_some(name)
 }
 
 /// The engine's name for Redshift's `public` schema.
@@ -240,6 +255,15 @@ mod tests {
     #[test]
     fn a_column_named_like_a_clause_keyword_is_kept() {
         assert!(!removed("CREATE TABLE t (encode varchar(10), backup int, diststyle int)"));
+    }
+
+    #[test]
+    fn extract_takes_redshifts_abbreviations() {
+        assert_eq!(
+            stripped("SELECT EXTRACT(sec FROM t), extract( mon from t)"),
+            "SELECT EXTRACT(second FROM t), extract( month from t)"
+        );
+        assert!(!removed("SELECT EXTRACT(year FROM t), sec FROM t"));
     }
 
     #[test]
