@@ -8,19 +8,10 @@ use serde_json::{Value, json};
 
 use super::Emulator;
 use super::wire::{AwsError, ListRequest, column, max_results, page_offset, page_token};
+use spectra_warehouse::{engine_schema, shown_schema};
 use spectra_worker::ports::Field;
 
 const HIDDEN: &str = "('spectra_internal', 'information_schema', 'pg_catalog')";
-
-/// A schema column of the engine's catalog, named as Redshift names it.
-fn shown(column: &str) -> String {
-    format!("CASE {column} WHEN 'main' THEN 'public' ELSE {column} END")
-}
-
-/// The engine's name of a schema Redshift users name.
-fn engine_schema(name: &str) -> String {
-    if name.eq_ignore_ascii_case("public") { "main".to_owned() } else { name.to_owned() }
-}
 
 /// The connection options every catalog call takes: a target and a database.
 fn check_target(r: &ListRequest) -> Result<String, AwsError> {
@@ -66,7 +57,7 @@ pub async fn schemas(e: &Emulator, r: ListRequest) -> Result<Value, AwsError> {
     let sql = format!(
         "SELECT DISTINCT {name} AS name FROM information_schema.schemata WHERE catalog_name = current_database() \
          AND {name} LIKE ? AND schema_name NOT IN {HIDDEN} ORDER BY 1",
-        name = shown("schema_name")
+        name = shown_schema("schema_name")
     );
     let (_, rows) = e
         .warehouse
@@ -86,7 +77,7 @@ pub async fn tables(e: &Emulator, r: ListRequest) -> Result<Value, AwsError> {
         "SELECT {name} AS name, table_name, table_type FROM information_schema.tables \
          WHERE table_catalog = current_database() AND {name} LIKE ? AND table_name LIKE ? \
          AND table_schema NOT IN {HIDDEN} ORDER BY 1, 2",
-        name = shown("table_schema")
+        name = shown_schema("table_schema")
     );
     let (_, rows) = e
         .warehouse

@@ -59,6 +59,7 @@ use duckdb::Connection;
 
 pub use self::admin::{SqlOutcome, SqlRequest, admin_routes, run_script};
 pub use self::confine::Access;
+pub use self::dialect::{engine_schema, shown_schema};
 pub use self::events::{SinkError, StatementEventSink};
 use self::exec::StoredResult;
 pub use self::open::open_in;

@@ -135,9 +135,8 @@ pub(crate) fn parse_copy(sql: &str) -> Result<CopyFrom, String> {
     let first = p.identifier()?;
     let (schema, table) = if p.peek() == Some(&Tok::Dot) {
         p.next();
-        // Redshift's `public` is the engine's `main`, as the SQL layer names it elsewhere.
-        let schema = if first.eq_ignore_ascii_case("public") { "main".to_owned() } else { first };
-        (Some(schema), p.identifier()?)
+        // Redshift's `public`, as the SQL layer names it everywhere else.
+        (Some(crate::dialect::engine_schema(&first)), p.identifier()?)
     } else {
         (None, first)
     };

@@ -79,11 +79,8 @@ impl Access {
         let user = db_user.filter(|_| self.confines(db_user))?;
         let schemas = self.grants.get(user).unwrap_or(&self.default_grants);
         // A grant of Redshift's `public` is the engine's `main`, as the SQL layer names it.
-        let engine_name = |s: &String| match s.to_lowercase() {
-            s if s == "public" => "main".to_owned(),
-            s => s,
-        };
-        Some(Principal { schemas: schemas.iter().map(engine_name).collect() })
+        let schemas = schemas.iter().map(|s| crate::dialect::engine_schema(&s.to_lowercase())).collect();
+        Some(Principal { schemas })
     }
 }
 

@@ -7,16 +7,13 @@
 //! opens ([`install`]) and given the statement's database. A tenant's statement that names the
 //! catalog is still refused by the tenant boundary: the macros are in no schema granted to it.
 
-use std::ops::ControlFlow;
-
 use duckdb::Connection;
 use sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart, Set, Statement, TableAlias, TableFactor,
-    TableFunctionArgs, Value, VisitorMut,
+    TableFunctionArgs, Value,
 };
 
-use super::Session;
-use super::physical::ENGINE_SCHEMA;
+use super::{Session, engine_schema, shown_schema};
 
 /// Where the catalog macros live: the engine's internal schema, never listed to users.
 const SCHEMA: &str = "spectra_internal";
@@ -31,11 +28,6 @@ const REDSHIFT_TYPE: &str = "CASE WHEN t LIKE 'DECIMAL%' THEN 'numeric' ELSE CAS
     WHEN 'TIMESTAMP WITH TIME ZONE' THEN 'timestamp with time zone' \
     WHEN 'TIME' THEN 'time without time zone' WHEN 'TIME WITH TIME ZONE' THEN 'time with time zone' \
     WHEN 'BLOB' THEN 'binary varying' ELSE lower(t) END END";
-
-/// A schema name as Redshift shows it.
-fn shown_schema(column: &str) -> String {
-    format!("CASE {column} WHEN '{ENGINE_SCHEMA}' THEN 'public' ELSE {column} END")
-}
 
 /// Creates (or replaces, so an upgrade brings its own) the catalog macros: each of DuckDB's
 /// `information_schema` views with the statement's database, `public` and Redshift's type
@@ -85,43 +77,29 @@ const RELATIONS: [(&str, &str, &str); 5] = [
     ("", "pg_table_def", "redshift_table_def"),
 ];
 
-/// Points catalog references at the macros, given the session's database.
-pub(super) struct CatalogReferences<'a> {
-    pub(super) session: &'a Session<'a>,
-    pub(super) changed: bool,
-}
-
-impl VisitorMut for CatalogReferences<'_> {
-    type Break = ();
-
-    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
-        let TableFactor::Table { name, alias, args: args @ None, .. } = factor else {
-            return ControlFlow::Continue(());
-        };
-        let parts: Vec<String> =
-            name.0.iter().filter_map(ObjectNamePart::as_ident).map(|i| i.value.to_ascii_lowercase()).collect();
-        let (schema, table) = match parts.as_slice() {
-            [table] => ("", table.as_str()),
-            [schema, table] => (schema.as_str(), table.as_str()),
-            _ => return ControlFlow::Continue(()),
-        };
-        let found = RELATIONS
-            .iter()
-            .find(|(s, t, _)| *t == table && (*s == schema || (s.is_empty() && schema == "pg_catalog")));
-        let Some((_, table, function)) = found else { return ControlFlow::Continue(()) };
-        *name = ObjectName::from(vec![Ident::new(SCHEMA), Ident::new(*function)]);
-        let database = Expr::value(Value::SingleQuotedString(self.session.database.to_owned()));
-        *args = Some(TableFunctionArgs {
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(database))],
-            settings: None,
-        });
-        // Columns qualified by the relation's name (`columns.table_name`) keep resolving.
-        if alias.is_none() {
-            *alias = Some(TableAlias { explicit: true, name: Ident::new(*table), columns: Vec::new(), at: None });
-        }
-        self.changed = true;
-        ControlFlow::Continue(())
+/// Points a reference to a catalog relation at its macro, given the session's database;
+/// whether it was one.
+pub(super) fn point_at_macro(factor: &mut TableFactor, session: &Session<'_>) -> bool {
+    let TableFactor::Table { name, alias, args: args @ None, .. } = factor else { return false };
+    let parts: Vec<String> =
+        name.0.iter().filter_map(ObjectNamePart::as_ident).map(|i| i.value.to_ascii_lowercase()).collect();
+    let (schema, table) = match parts.as_slice() {
+        [table] => ("", table.as_str()),
+        [schema, table] => (schema.as_str(), table.as_str()),
+        _ => return false,
+    };
+    let found =
+        RELATIONS.iter().find(|(s, t, _)| *t == table && (*s == schema || (s.is_empty() && schema == "pg_catalog")));
+    let Some((_, table, function)) = found else { return false };
+    *name = ObjectName::from(vec![Ident::new(SCHEMA), Ident::new(*function)]);
+    let database = Expr::value(Value::SingleQuotedString(session.database.to_owned()));
+    *args =
+        Some(TableFunctionArgs { args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(database))], settings: None });
+    // Columns qualified by the relation's name (`columns.table_name`) keep resolving.
+    if alias.is_none() {
+        *alias = Some(TableAlias { explicit: true, name: Ident::new(*table), columns: Vec::new(), at: None });
     }
+    true
 }
 
 /// `SET search_path TO '$user', public` in the engine's terms: `public` is `main`, and
@@ -142,7 +120,7 @@ pub(super) fn search_path(statement: &Statement) -> Option<String> {
             _ => return None,
         };
         for name in text.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "$user") {
-            schemas.push(if name.eq_ignore_ascii_case("public") { ENGINE_SCHEMA.to_owned() } else { name.to_owned() });
+            schemas.push(engine_schema(name));
         }
     }
     let path = schemas.join(",").replace('\'', "''");

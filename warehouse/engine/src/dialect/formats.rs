@@ -64,7 +64,9 @@ enum Piece {
     Expression(&'static str),
 }
 
-fn pieces(format: &str) -> Result<Vec<Piece>, DialectError> {
+/// `reading`: for strptime, which reads names in any case, so a name element in another case
+/// (`MON`, `dy`, `am`) reads as its mixed-case directive (`%b`, `%a`, `%p`).
+fn pieces(format: &str, reading: bool) -> Result<Vec<Piece>, DialectError> {
     let mut out: Vec<Piece> = Vec::new();
     let push_text = |out: &mut Vec<Piece>, text: &str| match out.last_mut() {
         Some(Piece::Format(f)) => f.push_str(text),
@@ -78,6 +80,8 @@ fn pieces(format: &str) -> Result<Vec<Piece>, DialectError> {
             .find(|(e, _)| rest.starts_with(e))
             .or_else(|| NUMBERS.iter().find(|(e, _)| upper.starts_with(e)));
         if let Some((element, to)) = found {
+            let as_read = || NAMES.iter().find(|(e, d)| e.eq_ignore_ascii_case(element) && matches!(d, Directive(_)));
+            let to = if reading { as_read().map_or(to, |(_, d)| d) } else { to };
             match to {
                 Directive(d) => push_text(&mut out, d),
                 Expression(e) => out.push(Piece::Expression(e)),
@@ -101,7 +105,7 @@ fn pieces(format: &str) -> Result<Vec<Piece>, DialectError> {
 
 /// `TO_CHAR(t, format)` as an expression of `t` (SQL text of a timestamp).
 pub(super) fn to_char(t: &str, format: &str) -> Result<String, DialectError> {
-    let parts: Vec<String> = pieces(format)?
+    let parts: Vec<String> = pieces(format, false)?
         .into_iter()
         .map(|piece| match piece {
             Piece::Format(f) => format!("strftime({t}, '{}')", f.replace('\'', "''")),
@@ -115,7 +119,7 @@ pub(super) fn to_char(t: &str, format: &str) -> Result<String, DialectError> {
 /// reads (it reads month and day names in any case).
 pub(super) fn strptime(format: &str) -> Result<String, DialectError> {
     let mut out = String::new();
-    for piece in pieces(&format.replace("MON", "Mon").replace("mon", "Mon"))? {
+    for piece in pieces(format, true)? {
         match piece {
             Piece::Format(f) => out.push_str(&f),
             Piece::Expression(_) => return Err(refused(format, "a name or number strptime cannot read")),

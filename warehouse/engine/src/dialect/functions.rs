@@ -32,7 +32,7 @@ pub(super) fn rewrite(expr: &Expr, session: &Session<'_>) -> Result<Option<Expr>
         Expr::Identifier(id) if id.quote_style.is_none() => match id.value.to_ascii_lowercase().as_str() {
             "sysdate" => Some(NOW.to_owned()),
             // Reserved words in Redshift (the Redshift dialect reads them as names).
-            "current_user" | "session_user" | "user" => Some(quote(session.user)),
+            name if names_the_user(name) => Some(quote(session.user)),
             // `pg_table_def.notnull` is a column in Redshift, a postfix `IS NOT NULL` in DuckDB.
             "notnull" => Some("\"notnull\"".to_owned()),
             _ => None,
@@ -53,6 +53,11 @@ fn parse(sql: &str) -> Result<Expr, DialectError> {
         .map_err(|e| DialectError::Internal(format!("{sql}: {e}")))
 }
 
+/// Whether `name` (any case) is one of Redshift's names of the session's user.
+pub(super) fn names_the_user(name: &str) -> bool {
+    ["current_user", "session_user", "user"].iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
 /// Redshift's session functions: the statement's user and database (the engine has one of
 /// each), and `public` for the engine's default schema.
 fn session_function(f: &Function, session: &Session<'_>) -> Option<String> {
@@ -62,12 +67,9 @@ fn session_function(f: &Function, session: &Session<'_>) -> Option<String> {
         return None;
     }
     Some(match name.as_str() {
-        "CURRENT_USER" | "SESSION_USER" | "USER" => quote(session.user),
+        user if names_the_user(user) => quote(session.user),
         "CURRENT_DATABASE" => quote(session.database),
-        "CURRENT_SCHEMA" => format!(
-            "CASE current_schema() WHEN '{}' THEN 'public' ELSE current_schema() END",
-            super::physical::ENGINE_SCHEMA
-        ),
+        "CURRENT_SCHEMA" => super::shown_schema("current_schema()"),
         _ => return None,
     })
 }

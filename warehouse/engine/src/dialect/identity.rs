@@ -10,7 +10,8 @@ use sqlparser::dialect::RedshiftSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::DialectError;
-use super::physical::{ENGINE_SCHEMA, is_word, next_word, previous};
+use super::engine_schema;
+use super::physical::{is_word, next_word, previous};
 
 /// The table's tokens with every identity clause replaced, and the statements creating their
 /// sequences, to run first.
@@ -49,21 +50,11 @@ pub(super) fn rewrite(tokens: &[Token]) -> Result<Option<Identities>, DialectErr
         let (seed, step) =
             seed_and_step(&tokens[i..end]).ok_or_else(|| refused("with a seed or step that is not an integer"))?;
         let sequence = format!("{}{}_{name}_seq", table.qualifier, table.name);
-        sequences.push(format!(
-            "CREATE {}SEQUENCE {} START WITH {seed} INCREMENT BY {step}",
-            if table.temporary { "TEMPORARY " } else { "" },
-            if table.if_not_exists { format!("IF NOT EXISTS {sequence}") } else { sequence.clone() },
-        ));
+        sequences.push(format!("{} {sequence} START WITH {seed} INCREMENT BY {step}", table.create_sequence()));
         let default = format!("DEFAULT nextval('{sequence}')");
         let tokenized = Tokenizer::new(&RedshiftSqlDialect {}, &default).tokenize();
         out.extend(tokenized.map_err(|e| DialectError::Internal(format!("{default}: {e}")))?);
         i = end;
-    }
-    if !table.temporary && !table.if_not_exists {
-        // A table created anew starts its identity at its seed, as Redshift's would.
-        for s in &mut sequences {
-            *s = s.replacen("CREATE SEQUENCE", "CREATE OR REPLACE SEQUENCE", 1);
-        }
     }
     Ok(Some(Identities { tokens: out, sequences }))
 }
@@ -74,6 +65,20 @@ struct Table {
     name: String,
     temporary: bool,
     if_not_exists: bool,
+}
+
+impl Table {
+    /// How its sequences are created: as it is. A table created anew (neither temporary nor
+    /// `IF NOT EXISTS`) starts its identity at its seed, as Redshift's would, so its sequence
+    /// replaces one a dropped table of the same name left behind.
+    fn create_sequence(&self) -> &'static str {
+        match (self.temporary, self.if_not_exists) {
+            (true, true) => "CREATE TEMPORARY SEQUENCE IF NOT EXISTS",
+            (true, false) => "CREATE TEMPORARY SEQUENCE",
+            (false, true) => "CREATE SEQUENCE IF NOT EXISTS",
+            (false, false) => "CREATE OR REPLACE SEQUENCE",
+        }
+    }
 }
 
 /// `CREATE [TEMP|TEMPORARY] TABLE [IF NOT EXISTS] [schema.]name (`, read from the tokens.
@@ -97,11 +102,7 @@ fn table_name(tokens: &[Token]) -> Option<Table> {
     (at(k + 1) == Some(&Token::LParen)).then_some(())?;
     let name = parts.pop()?;
     // The schema only (a database name is the one engine's), named as the engine names it.
-    let qualifier = match parts.pop().as_deref() {
-        None => String::new(),
-        Some("public") => format!("{ENGINE_SCHEMA}."),
-        Some(schema) => format!("{schema}."),
-    };
+    let qualifier = parts.pop().map(|schema| format!("{}.", engine_schema(&schema))).unwrap_or_default();
     Some(Table { qualifier, name, temporary, if_not_exists })
 }
 

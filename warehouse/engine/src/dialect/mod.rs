@@ -51,8 +51,8 @@ pub(crate) use catalog::install;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Ident, LimitClause, Query, SelectItem, SetExpr, Statement, TopQuantity, Value, VisitMut, VisitorMut,
-    visit_expressions_mut,
+    Expr, Ident, LimitClause, Query, SelectItem, SetExpr, Statement, TableFactor, TopQuantity, Value, VisitMut,
+    VisitorMut, visit_expressions_mut,
 };
 use sqlparser::dialect::RedshiftSqlDialect;
 use sqlparser::parser::Parser;
@@ -67,6 +67,21 @@ pub(crate) enum DialectError {
     /// A rewrite produced SQL that does not parse: a defect of this layer.
     #[error("the Redshift SQL layer produced SQL it cannot read (a defect, please report it): {0}")]
     Internal(String),
+}
+
+/// The engine's name of Redshift's default schema `public`: DuckDB's `main`, where every table
+/// created without a schema has always gone (so data created before keeps its place).
+pub(crate) const ENGINE_SCHEMA: &str = "main";
+
+/// A schema as the engine names it: Redshift's `public` (in any case) is `main`.
+pub fn engine_schema(name: &str) -> String {
+    if name.eq_ignore_ascii_case("public") { ENGINE_SCHEMA.to_owned() } else { name.to_owned() }
+}
+
+/// SQL naming a schema as Redshift shows it: `column` (a schema-name expression of the engine's
+/// catalog) with `main` said as `public`.
+pub fn shown_schema(column: &str) -> String {
+    format!("CASE {column} WHEN '{ENGINE_SCHEMA}' THEN 'public' ELSE {column} END")
 }
 
 /// Redshift's names when a statement names no user or database: a provisioned cluster's
@@ -99,7 +114,7 @@ pub(crate) fn translate(sql: &str, session: &Session<'_>) -> Result<Option<Strin
         return Ok(text.map(with_prelude));
     };
     // Labels first, from the calls as written (`decode`, `avg`, `current_user`), then the rewrites.
-    let mut queries = Queries { changed: false };
+    let mut queries = Queries { session, changed: false };
     let _ = statements.visit(&mut queries);
     let mut changed = text.is_some() | queries.changed;
     let mut failure = None;
@@ -118,9 +133,6 @@ pub(crate) fn translate(sql: &str, session: &Session<'_>) -> Result<Option<Strin
     if let Some(e) = failure {
         return Err(e);
     }
-    let mut references = catalog::CatalogReferences { session, changed: false };
-    let _ = statements.visit(&mut references);
-    changed |= references.changed;
     let mut printed = Vec::with_capacity(statements.len());
     for statement in statements {
         let (text, into) = statement_form(statement);
@@ -130,13 +142,20 @@ pub(crate) fn translate(sql: &str, session: &Session<'_>) -> Result<Option<Strin
     Ok(changed.then(|| with_prelude(printed.join(";\n"))))
 }
 
-/// `TOP n` moved to `LIMIT n`, and Redshift's labels on unaliased function calls.
-struct Queries {
+/// The query forms, in one walk before the expressions are rewritten: `TOP n` moved to
+/// `LIMIT n`, Redshift's labels on unaliased columns, catalog relations pointed at their macros.
+struct Queries<'a> {
+    session: &'a Session<'a>,
     changed: bool,
 }
 
-impl VisitorMut for Queries {
+impl VisitorMut for Queries<'_> {
     type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        self.changed |= catalog::point_at_macro(factor, self.session);
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         self.changed |= label(query.body.as_mut());
@@ -183,10 +202,7 @@ fn label(body: &mut SetExpr) -> bool {
 fn redshift_label(expr: &Expr) -> Option<String> {
     match expr {
         // Redshift's session names, which the layer turns into literals, keep their names.
-        Expr::Identifier(id)
-            if id.quote_style.is_none()
-                && ["current_user", "session_user", "user"].contains(&id.value.to_ascii_lowercase().as_str()) =>
-        {
+        Expr::Identifier(id) if id.quote_style.is_none() && functions::names_the_user(&id.value) => {
             Some(id.value.to_ascii_lowercase())
         }
         // A column keeps its name in both.

@@ -14,7 +14,7 @@
 use sqlparser::dialect::RedshiftSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
-use super::{DialectError, identity};
+use super::{DialectError, ENGINE_SCHEMA, identity};
 
 /// A statement's tokens without its physical clauses, for the parser (tokenized once).
 #[derive(Debug)]
@@ -88,9 +88,6 @@ fn extract_part(tokens: &[Token], i: usize) -> Option<&'static str> {
     let name = super::dates::part_name(&w.value).filter(|n| !w.value.eq_ignore_ascii_case(n))?;
     w.quote_style.is_none().then_some(name)
 }
-
-/// The engine's name for Redshift's `public` schema.
-pub(super) const ENGINE_SCHEMA: &str = "main";
 
 /// Whether the token at `i` is the schema `public` (quoted or not: Redshift folds both): the
 /// first part of a qualified name, or the name after `SCHEMA [IF [NOT] EXISTS]`.
